@@ -1,0 +1,89 @@
+"""Fits layer: every law the study names, per group, with bootstrap intervals and backtests."""
+
+
+import polars as pl
+from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetSpec,
+                     MaterializeResult, multi_asset)
+
+from assets.metadata import preview
+from pipelines.partitions import study_partitions
+from pipelines.resources import Warehouse
+from scaling.errors import ScalingError
+from scaling.plan.checks import fit_checks
+from scaling.plan.data import gather
+from scaling.plan.fits import plan_fits
+from scaling.plan.run import fit_group
+from warehouse.lake import drop_study, read_table, write_table
+from warehouse.tables import BACKTESTS, LAW_DRAWS, LAW_FITS
+
+FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "intervals_reasonable",
+              "backtest_error_small")
+
+
+def _write(p, table, study: str, rows: list[dict]) -> pl.DataFrame:
+    frame = table.conform(pl.DataFrame(rows, infer_schema_length=None).with_columns(study=pl.lit(study))) \
+        if rows else table.empty()
+    if frame.height:
+        write_table(p.lake, table.name, study, frame)
+    else:
+        drop_study(p.lake, table.name, study)
+    return frame
+
+
+@multi_asset(
+    specs=[
+        AssetSpec("law_fits", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+                  partitions_def=study_partitions, description=LAW_FITS.doc),
+        AssetSpec("backtests", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+                  partitions_def=study_partitions, description=BACKTESTS.doc),
+        AssetSpec("law_draws", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+                  partitions_def=study_partitions, description=LAW_DRAWS.doc),
+    ],
+    check_specs=[AssetCheckSpec(name, asset="law_fits", blocking=(name == "fit_converged"),
+                                description=f"fit check: {name.replace('_', ' ')}") for name in FIT_CHECKS],
+    partitions_def=study_partitions,
+)
+def fits(context: AssetExecutionContext, warehouse: Warehouse):
+    spec = warehouse.load(context.partition_key)
+    p = warehouse.paths
+    points = read_table(p.lake, "points", spec.name)
+    runs = read_table(p.lake, "runs", spec.name)
+    results = []
+    if points is not None and runs is not None:
+        for plan in plan_fits(spec, points, runs):
+            try:
+                groups = gather(plan, points, runs)
+            except ScalingError as exc:
+                raise exc.at(study=spec.name) from None
+            for data in groups:
+                context.log.info(f"{spec.name}: fitting {plan.law} -> {plan.target}"
+                                 f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
+                results.append(fit_group(plan, data, n_jobs=2))
+    fit_rows = [r for g in results for r in g.fit_rows()]
+    law_fits = _write(p, LAW_FITS, spec.name, fit_rows)
+    backtests = _write(p, BACKTESTS, spec.name, [r for g in results for r in g.backtest_rows])
+    draws = _write(p, LAW_DRAWS, spec.name, [r for g in results for r in g.draw_rows()])
+    warehouse.refresh_catalog()
+    table = law_fits.select("group_name", "law", "target", "parameter", "estimate", "ci_low", "ci_high",
+                            "converged", "flags")
+    summary = pl.DataFrame([{
+        "law": g.fit.law.name, "target": g.plan.target, "group": g.data.group, "objective": g.fit.objective,
+        "points": g.fit.n_points, "runs": g.fit.n_runs, "usable": g.usable, "flags": ",".join(g.fit.flags),
+        "backtest_error": (sum(abs(r["rel_error"]) for r in g.backtest_rows) / len(g.backtest_rows))
+        if g.backtest_rows else None} for g in results]) if results else pl.DataFrame()
+    yield MaterializeResult(asset_key="law_fits", metadata={
+        "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60)})
+    yield MaterializeResult(asset_key="backtests", metadata={
+        "dagster/row_count": backtests.height,
+        "preview": preview(backtests.select("law", "target", "run", "actual", "predicted", "ci_low", "ci_high",
+                                            "rel_error", "covered"), 30)})
+    yield MaterializeResult(asset_key="law_draws", metadata={"dagster/row_count": draws.height})
+    if not results:
+        for name in FIT_CHECKS:
+            yield AssetCheckResult(asset_key="law_fits", check_name=name, passed=True,
+                                   description="no scaling-law fits in this study")
+        return
+    for check in fit_checks(results, spec.checks):
+        yield AssetCheckResult(
+            asset_key="law_fits", check_name=check.name, passed=check.passed, description=check.summary,
+            severity=AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN)

@@ -1,0 +1,50 @@
+"""Raw layer: land every source of a study in the Parquet lake, losslessly."""
+
+
+import polars as pl
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from assets.metadata import preview
+from pipelines.partitions import study_partitions
+from pipelines.resources import Warehouse
+from warehouse.raw import land_source, read_raw
+
+
+def _simulate(spec) -> None:
+    """Write a study's simulated example files first (idempotent; locked, as studies may share them)."""
+    if spec.simulate:
+        import fcntl
+
+        from scaling.simulate import write_example_data
+
+        out = spec.base_dir / spec.simulate["out"]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out.parent / f".{out.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            write_example_data(out, seed=int(spec.simulate.get("seed", 0)))
+
+
+@asset(partitions_def=study_partitions, group_name="raw", kinds={"parquet"},
+       description="Every source of the study as landed: original columns plus _source, _file, _row, _ingested_at.")
+def raw_sources(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    spec = warehouse.load(context.partition_key)
+    _simulate(spec)
+    p = warehouse.paths
+    landed = []
+    for src in spec.sources:
+        result = land_source(spec, src, p.lake, p.downloads)
+        context.log.info(f"{spec.name}/{src.name}: {result.rows} rows from {result.files} files"
+                         f" ({'landed' if result.changed else 'unchanged, kept'})")
+        landed.append(result)
+    warehouse.refresh_catalog()
+    summary = pl.DataFrame({
+        "source": [r.source for r in landed], "files": [r.files for r in landed], "rows": [r.rows for r in landed],
+        "changed": [r.changed for r in landed], "columns": [len(r.columns) for r in landed]})
+    first = read_raw(p.lake, spec.name, landed[0].source).head(5)
+    return MaterializeResult(metadata={
+        "dagster/row_count": int(summary["rows"].sum()),
+        "sources": preview(summary, 50),
+        "changed_sources": int(summary["changed"].sum()),
+        "preview": preview(first.select(first.columns[:12]), 5),
+        "lake": MetadataValue.path(str(p.lake / "raw" / f"study={spec.name}")),
+    })

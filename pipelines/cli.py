@@ -1,0 +1,119 @@
+"""The `scaling` command: run the main job, query the catalog, open the UI.
+
+    scaling run [--study NAME ...]      materialize every asset of every study (the main job)
+    scaling sql "SELECT ... FROM runs"  query the DuckDB catalog (read-only)
+    scaling studies                     list the studies and validate their files
+    scaling ui                          start the Dagster UI over the same instance and warehouse
+
+``--warehouse DIR`` and ``--studies DIR`` (or SCALING_WAREHOUSE / SCALING_STUDIES) relocate the
+warehouse and the studies folder. Runs are recorded in DAGSTER_HOME, by default a folder inside
+the warehouse, so the UI shows what the command did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _configure(args: argparse.Namespace) -> Path:
+    if getattr(args, "warehouse", None):
+        os.environ["SCALING_WAREHOUSE"] = str(Path(args.warehouse).resolve())
+    if getattr(args, "studies", None):
+        os.environ["SCALING_STUDIES"] = str(Path(args.studies).resolve())
+    from warehouse.config import warehouse_root
+
+    root = warehouse_root()
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(root / "dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        settings.write_text("telemetry:\n  enabled: false\n")
+    return root
+
+
+def _cmd_studies(args: argparse.Namespace) -> int:
+    _configure(args)
+    from scaling.errors import ScalingError
+    from scaling.spec import discover_studies, load_study
+    from warehouse.config import studies_dir
+
+    folder = studies_dir()
+    status = 0
+    for path in discover_studies(folder):
+        try:
+            spec = load_study(path)
+            print(f"{spec.name:<24} {len(spec.sources)} sources  {path.name}")
+        except ScalingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+    return status
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    root = _configure(args)
+    from pipelines.progress import run_studies
+
+    return run_studies(root, only=args.study, quiet=args.quiet)
+
+
+def _cmd_sql(args: argparse.Namespace) -> int:
+    _configure(args)
+    import duckdb
+
+    from warehouse.config import paths
+
+    catalog = paths().catalog
+    if not catalog.exists():
+        print(f"error: no catalog yet at {catalog}; run `scaling run` first", file=sys.stderr)
+        return 2
+    con = duckdb.connect(str(catalog), read_only=True)
+    try:
+        rel = con.sql(args.query)
+        if rel is None:
+            return 0
+        if args.csv:
+            rel.pl().write_csv(sys.stdout)
+        else:
+            rel.show(max_rows=args.max_rows, max_width=200)
+    except duckdb.Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    _configure(args)
+    os.execvp("dagster", ["dagster", "dev", "-m", "pipelines.definitions", "-p", str(args.port)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scaling", description="Neural scaling-law studies on Dagster and DuckDB.")
+    parser.add_argument("--warehouse", help="warehouse folder (default: SCALING_WAREHOUSE or .warehouse in the checkout)")
+    parser.add_argument("--studies", help="studies folder (default: SCALING_STUDIES or studies/ in the checkout)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="materialize every asset of every study (the main job)")
+    run.add_argument("--study", action="append", help="only this study (repeatable)")
+    run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.set_defaults(func=_cmd_run)
+    sql = sub.add_parser("sql", help="run a query on the DuckDB catalog (read-only)")
+    sql.add_argument("query")
+    sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    sql.add_argument("--max-rows", type=int, default=40)
+    sql.set_defaults(func=_cmd_sql)
+    studies = sub.add_parser("studies", help="list and validate the study files")
+    studies.set_defaults(func=_cmd_studies)
+    ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) over this warehouse")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(func=_cmd_ui)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Hold-out backtests: fit without the largest-compute runs, predict them, check the intervals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import FitError
+from ..laws.base import Law
+from ..laws.registry import get_law
+from .bootstrap import BootstrapResult, bootstrap
+from .fitter import fit_law
+from .result import FitResult
+
+
+@dataclass
+class BacktestResult:
+    """One row per held-out point: run, compute, actual, predicted, ci_low, ci_high, rel_error
+    ((predicted - actual) / actual), covered (actual inside the interval)."""
+
+    rows: list[dict]
+    fit: FitResult
+    bootstrap: BootstrapResult | None
+    train_runs: list
+    holdout_runs: list
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def mean_abs_rel_error(self) -> float:
+        return float(np.mean([abs(r["rel_error"]) for r in self.rows]))
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of held-out points inside their interval (nan without a bootstrap)."""
+        cov = [r["covered"] for r in self.rows if r["covered"] is not None]
+        return float(np.mean(cov)) if cov else float("nan")
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def holdout_runs(runs, compute, *, holdout: str | Sequence = "top_fraction", fraction: float = 0.2) -> list:
+    """Run ids to hold out: the top ``fraction`` of runs by their largest compute (at least one),
+    or the explicit run ids given as ``holdout``."""
+    runs = np.asarray(runs).ravel()
+    uniq = np.unique(runs)
+    if not isinstance(holdout, str):
+        held = list(holdout)
+        unknown = [r for r in held if r not in set(uniq.tolist())]
+        if unknown:
+            raise FitError(f"held-out runs {unknown[:5]} are not among the data's runs", field="holdout")
+        return held
+    if holdout != "top_fraction":
+        raise ValueError(f"expected holdout='top_fraction' or a list of run ids, got {holdout!r}")
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"expected a fraction in (0, 1), got {fraction}")
+    compute = np.asarray(compute, dtype=float).ravel()
+    run_max = np.array([compute[runs == r].max() for r in uniq])
+    k = max(1, int(np.ceil(fraction * uniq.size)))
+    order = np.argsort(-run_max, kind="stable")
+    return uniq[order[:k]].tolist()
+
+
+def backtest(law: Law | str, X: Mapping[str, np.ndarray], y, runs, compute, *,
+             holdout: str | Sequence = "top_fraction", fraction: float = 0.2, points: str = "final",
+             n_resamples: int = 200, level: float = 0.95, seed: int = 0, n_jobs: int = 1,
+             **fit_kwargs) -> BacktestResult:
+    """Fit ``law`` without the held-out runs and predict them.
+
+    runs: run id per point (``None``: each point its own run). compute: per-point compute used
+    to rank runs (their maximum) and to pick each held-out run's final point. points:
+    ``"final"`` (each held-out run's largest-compute point) or ``"all"``. Intervals come from
+    ``bootstrap`` (``n_resamples``, over the training runs) of the restricted fit; with
+    ``n_resamples=0`` they are omitted (nan, covered None).
+    """
+    law = get_law(law)
+    y = np.asarray(y, dtype=float).ravel()
+    n = y.size
+    runs = np.arange(n) if runs is None else np.asarray(runs).ravel()
+    compute = np.asarray(compute, dtype=float).ravel()
+    if runs.size != n or compute.size != n:
+        raise FitError(f"expected {n} run ids and {n} compute values (one per point)", field="runs")
+    if points not in ("final", "all"):
+        raise ValueError(f"expected points='final' or 'all', got {points!r}")
+    held = holdout_runs(runs, compute, holdout=holdout, fraction=fraction)
+    is_held = np.isin(runs, held)
+    train = ~is_held
+    if not train.any():
+        raise FitError("no training runs left after the hold-out", field="holdout")
+    Xtr = {v: np.asarray(X[v])[train] for v in law.variables}
+    fit = fit_law(law, Xtr, y[train], runs=runs[train], **fit_kwargs)
+    boot = None
+    if n_resamples > 0:
+        boot = bootstrap(law, Xtr, y[train], runs[train], n_resamples=n_resamples, seed=seed, level=level,
+                         n_jobs=n_jobs, fit=fit, **fit_kwargs)
+    targets = []
+    for r in held:
+        idx = np.flatnonzero(runs == r)
+        targets.extend([idx[np.argmax(compute[idx])]] if points == "final" else idx.tolist())
+    targets = np.array(targets, dtype=int)
+    Xt = {v: np.asarray(X[v], dtype=float)[targets] for v in law.variables}
+    pred = fit.predict(Xt)
+    if boot is not None:
+        _, lo, hi = boot.predict_interval(Xt, level)
+    else:
+        lo = hi = np.full(targets.size, np.nan)
+    rows = []
+    for i, t in enumerate(targets):
+        actual = float(y[t])
+        covered = None if boot is None else bool(lo[i] <= actual <= hi[i])
+        rows.append({"run": runs[t].item() if hasattr(runs[t], "item") else runs[t], "compute": float(compute[t]),
+                     "actual": actual, "predicted": float(pred[i]), "ci_low": float(lo[i]),
+                     "ci_high": float(hi[i]), "rel_error": float((pred[i] - actual) / actual),
+                     "covered": covered})
+    train_runs = np.unique(runs[train]).tolist()
+    return BacktestResult(rows=rows, fit=fit, bootstrap=boot, train_runs=train_runs, holdout_runs=list(held),
+                          settings={"holdout": holdout if isinstance(holdout, str) else list(holdout),
+                                    "fraction": fraction, "points": points, "n_resamples": n_resamples,
+                                    "level": level, "seed": seed, **fit.settings})

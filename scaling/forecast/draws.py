@@ -1,0 +1,59 @@
+"""Shared helpers: parameter draws from a bootstrap, percentile intervals, prediction intervals."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from ..fit.bootstrap import BootstrapResult
+from ..fit.result import FitResult
+
+
+def level_of(boot: BootstrapResult | None, level: float | None) -> float:
+    lv = level if level is not None else (boot.level if boot is not None else 0.95)
+    if not 0.0 < lv < 1.0:
+        raise ValueError(f"expected a level in (0, 1), got {lv}")
+    return float(lv)
+
+
+def percentile_interval(values: np.ndarray, level: float, axis: int = 0):
+    """(lo, hi) percentiles of finite ``values`` along ``axis`` (nan where nothing is finite)."""
+    v = np.where(np.isfinite(values), values, np.nan)
+    q = [(1 - level) / 2, (1 + level) / 2]
+    with np.errstate(all="ignore"), _quiet():
+        lo, hi = np.nanquantile(v, q, axis=axis)
+    return lo, hi
+
+
+class _quiet:
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
+
+def param_draws(boot: BootstrapResult) -> dict[str, np.ndarray]:
+    """Finite bootstrap draws as ``{name: array}``."""
+    return boot.params_draws()
+
+
+def check_boot(fit: FitResult, boot: BootstrapResult | None) -> None:
+    if boot is not None and boot.law.name != fit.law.name:
+        raise ValueError(f"bootstrap of law {boot.law.name!r} does not match the fit of {fit.law.name!r}")
+
+
+def predict_with_interval(fit: FitResult, boot: BootstrapResult | None, X: Mapping[str, np.ndarray],
+                          level: float):
+    """Point prediction from the fit and the bootstrap percentile interval (nan without draws)."""
+    pred = np.atleast_1d(fit.predict(X))
+    if boot is None:
+        nan = np.full(pred.shape, np.nan)
+        return pred, nan, nan
+    _, lo, hi = boot.predict_interval(X, level)
+    return pred, np.atleast_1d(lo), np.atleast_1d(hi)

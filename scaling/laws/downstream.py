@@ -1,0 +1,64 @@
+"""Laws between losses and from loss to downstream accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from .base import Law, Param
+
+
+def _transfer_fn(X, p):
+    gap = np.maximum(X["loss_x"] - p["E_x"], 1e-12)
+    return p["K"] * np.exp(p["kappa"] * np.log(gap)) + p["E_y"]
+
+
+def _transfer_hints(X, y):
+    lo = float(np.min(X["loss_x"]))
+    return {"E_x": {"bounds": (0.0, lo * (1 - 1e-9)), "grid": (0.0, lo * 0.98)}}
+
+
+loss_transfer = Law(
+    name="loss_transfer",
+    variables=("loss_x",),
+    params=(
+        Param("K", (0.0, np.inf), linear=True, log=True),
+        Param("kappa", (1e-2, 10.0), grid=(0.2, 3.0), exponent=True, plausible=(0.05, 5.0)),
+        Param("E_x", (0.0, np.inf), grid=(0.0, 2.0)),
+        Param("E_y", (0.0, np.inf), linear=True),
+    ),
+    fn=_transfer_fn,
+    formula="L_y = K * (L_x - E_x)^kappa + E_y",
+    reference="Brandfonbrener et al. 2024, Loss-to-Loss Prediction: Scaling Laws for All Datasets",
+    data_bounds=_transfer_hints,
+)
+
+
+def _sigmoid_fn(X, p):
+    s = expit(-p["k"] * (X["loss"] - p["L0"]))
+    return p["floor"] + (p["ceiling"] - p["floor"]) * s
+
+
+def _sigmoid_hints(X, y):
+    x = np.asarray(X["loss"], dtype=float)
+    span = float(x.max() - x.min()) or 1.0
+    return {"L0": {"grid": (float(x.min()) - 0.5 * span, float(x.max()) + 0.5 * span)},
+            "k": {"grid": (0.3 / span, 30.0 / span)}}
+
+
+downstream_sigmoid = Law(
+    name="downstream_sigmoid",
+    variables=("loss",),
+    params=(
+        Param("floor", (0.0, np.inf), linear=True),
+        Param("ceiling", (0.0, np.inf), linear=True),
+        Param("k", (0.0, np.inf), log=True, grid=(0.3, 30.0)),
+        Param("L0", (-np.inf, np.inf), grid=(0.0, 5.0)),
+    ),
+    fn=_sigmoid_fn,
+    formula="acc = floor + (ceiling - floor) / (1 + exp(k * (L - L0))), k > 0: lower loss, higher accuracy",
+    reference="Gadre et al. 2024, Language models scale reliably with over-training and on downstream tasks; "
+              "Bhagia et al. 2024, Establishing Task Scaling Laws via Compute-Efficient Model Ladders",
+    space="linear",
+    data_bounds=_sigmoid_hints,
+)

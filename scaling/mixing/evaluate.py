@@ -1,0 +1,44 @@
+"""Held-out scores for mixing laws: Spearman rank correlation and mean absolute error.
+
+RegMix (Liu et al. 2024) ranks candidate mixtures, so the rank correlation between
+predicted and observed held-out losses is the headline score; MAE says how far off the
+predicted values are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import spearmanr
+
+
+@dataclass(frozen=True)
+class HeldoutScore:
+    """Score of one law on one target domain over ``n_test`` held-out runs."""
+
+    law: str
+    target: str
+    spearman: float
+    mae: float
+    n_test: int
+
+
+def score_heldout(law: str, target: str, predicted: np.ndarray, observed: np.ndarray) -> HeldoutScore:
+    """Spearman rho and MAE of predicted vs observed held-out losses."""
+    predicted = np.asarray(predicted, dtype=float)
+    observed = np.asarray(observed, dtype=float)
+    if len(observed) < 3:
+        rho = float("nan")
+    else:
+        rho = float(spearmanr(predicted, observed).statistic)
+    return HeldoutScore(law, target, rho, float(np.mean(np.abs(predicted - observed))), len(observed))
+
+
+def seeded_split(n_runs: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test) of a seeded random split; test gets round(test_fraction * n) runs."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"expected test_fraction in (0, 1), got {test_fraction}")
+    order = np.random.default_rng(seed).permutation(n_runs)
+    n_test = max(1, int(round(test_fraction * n_runs)))
+    return np.sort(order[n_test:]), np.sort(order[:n_test])

@@ -1,0 +1,30 @@
+"""Points + per-run metadata -> one row per run (`runs`)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from scaling.normalize.units import non_embedding_params
+
+
+def build_runs(study: str, kind_by_source: dict[str, str], points: pl.DataFrame, metadata: pl.DataFrame,
+               flops_convention: str) -> pl.DataFrame:
+    """Summarize each run at its final point: tokens D, compute under both conventions, D/N."""
+    last = points.group_by("source", "run").agg(
+        final_step=pl.col("step").max(), tokens=pl.col("tokens").max(), n_points=pl.len())
+    runs = last.join(metadata, on="run", how="left")
+    tied = pl.col("tied_embeddings").fill_null(True)
+    derived_nonemb = pl.when(tied).then(non_embedding_params(pl.col("params"), pl.col("vocab_size"), pl.col("d_model"), True)) \
+        .otherwise(non_embedding_params(pl.col("params"), pl.col("vocab_size"), pl.col("d_model"), False))
+    flops_6nd = 6.0 * pl.col("params") * pl.col("tokens")
+    flops_attention = flops_6nd + 6.0 * pl.col("n_layer") * pl.col("seq_len") * pl.col("d_model") * pl.col("tokens")
+    runs = runs.with_columns(
+        study=pl.lit(study),
+        kind=pl.col("source").replace_strict(kind_by_source, return_dtype=pl.Utf8),
+        non_embedding_params=pl.coalesce(pl.col("non_embedding_params"), derived_nonemb),
+        flops_6nd=flops_6nd,
+        flops_attention=flops_attention,
+        flops_convention=pl.lit(flops_convention),
+        tokens_per_param=pl.col("tokens") / pl.col("params"),
+    ).with_columns(flops=pl.col("flops_attention") if flops_convention == "6ND+attention" else pl.col("flops_6nd"))
+    return runs.sort("source", "run")

@@ -1,0 +1,106 @@
+"""Which laws a study fits: the ``[[fits]]`` tables of a study file, or sensible defaults.
+
+    [[fits]]
+    law = "chinchilla"        # a law in the zoo (scaling.laws.LAWS)
+    target = "loss"           # metric the law predicts
+    points = "final"          # "final": each run's last point; "all": every point of the curves
+    x_metric = "c4_loss"      # loss_transfer / downstream_sigmoid: the metric used as input
+    by_run = false            # fit each run separately (e.g. lr_annealing on one curve)
+    objective = "huber"       # huber | least_squares | asymmetric
+    delta = 1e-3              # Huber delta on log residuals (Hoffmann et al. 2022; Besiroglu et al. 2024)
+    space = "log"             # residual space; default per law
+    n_resamples = 1000        # bootstrap refits (resampling runs)
+    holdout_fraction = 0.2    # backtest: hold out the top 20% of runs by compute
+    min_tokens = 0            # drop points below this many tokens (e.g. warm-up)
+    filter = "..."            # SQL expression over points columns
+    fixed = { ... }           # parameters held fixed
+    bounds = { alpha = [0, 2] }
+    seed = 0
+
+Without ``[[fits]]``, a study whose runs know N and D fits chinchilla, kaplan and a power law
+in compute to the final points of its loss metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from scaling.errors import SpecError
+from scaling.laws import get_law
+from scaling.spec import StudySpec
+
+_KEYS = {"law", "target", "points", "x_metric", "by_run", "objective", "delta", "space", "n_resamples",
+         "holdout_fraction", "min_tokens", "filter", "fixed", "bounds", "seed", "backtest_resamples"}
+DEFAULT_LAWS = ("chinchilla", "kaplan", "power_law_flops")
+LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    law: str
+    target: str
+    points: str = "final"
+    x_metric: str | None = None
+    by_run: bool = False
+    objective: str = "huber"
+    delta: float = 1e-3
+    space: str | None = None
+    n_resamples: int = 1000
+    backtest_resamples: int = 200
+    holdout_fraction: float = 0.2
+    min_tokens: float = 0.0
+    filter: str | None = None
+    fixed: dict[str, float] = field(default_factory=dict)
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    seed: int = 0
+
+    def settings(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("law", "target")}
+
+
+def _plan(raw: dict, study: str, i: int) -> FitPlan:
+    where = {"study": study, "field": f"fits[{i}]"}
+    for key in raw:
+        if key not in _KEYS:
+            raise SpecError(f"unknown key {key!r}; expected one of {sorted(_KEYS)}", study=study,
+                            field=f"fits[{i}].{key}")
+    if "law" not in raw or "target" not in raw:
+        raise SpecError("a [[fits]] table needs `law` and `target`", **where)
+    law = get_law(raw["law"])
+    if law.name in ("loss_transfer", "downstream_sigmoid") and "x_metric" not in raw:
+        raise SpecError(f"law {law.name!r} needs `x_metric` (the input metric)", **where)
+    if raw.get("points", "final") not in ("final", "all"):
+        raise SpecError(f"points must be 'final' or 'all', got {raw['points']!r}", **where)
+    bounds = {k: tuple(v) for k, v in (raw.get("bounds") or {}).items()}
+    for name in list(bounds) + list(raw.get("fixed") or {}):
+        if name not in law.param_names:
+            raise SpecError(f"law {law.name!r} has no parameter {name!r}; it has {list(law.param_names)}", **where)
+    return FitPlan(
+        law=raw["law"], target=str(raw["target"]), points=raw.get("points", "final"), x_metric=raw.get("x_metric"),
+        by_run=bool(raw.get("by_run", False)), objective=raw.get("objective", "huber"),
+        delta=float(raw.get("delta", 1e-3)), space=raw.get("space"), n_resamples=int(raw.get("n_resamples", 1000)),
+        backtest_resamples=int(raw.get("backtest_resamples", 200)),
+        holdout_fraction=float(raw.get("holdout_fraction", 0.2)), min_tokens=float(raw.get("min_tokens", 0.0)),
+        filter=raw.get("filter"), fixed={k: float(v) for k, v in (raw.get("fixed") or {}).items()},
+        bounds=bounds, seed=int(raw.get("seed", 0)),
+    )
+
+
+def default_target(points: pl.DataFrame) -> str | None:
+    """'loss' when the study has it, else its first loss-like metric."""
+    metrics = points.filter(pl.col("unit").is_in(LOSS_UNITS))["metric"].unique().sort().to_list()
+    if not metrics:
+        return None
+    return "loss" if "loss" in metrics else metrics[0]
+
+
+def plan_fits(study: StudySpec, points: pl.DataFrame, runs: pl.DataFrame) -> list[FitPlan]:
+    if study.fits:
+        return [_plan(f, study.name, i) for i, f in enumerate(study.fits)]
+    if points.height == 0 or runs.filter(pl.col("params").is_not_null()).height < 4:
+        return []
+    target = default_target(points)
+    return [FitPlan(law=name, target=target) for name in DEFAULT_LAWS] if target else []

@@ -1,0 +1,272 @@
+"""Study files: one TOML file describes a study, its sources and the conventions to normalize them.
+
+A study is the unit of work (the Dagster partition). Everything in the file is validated up
+front: an unknown key, a missing field, a bad unit or format is a `SpecError` that names the
+study, the source and the field. See ``studies/README.md`` for the full reference.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scaling.errors import SpecError
+
+KINDS = ("training_logs", "checkpoint_results", "mixture_runs")
+FORMATS = ("csv", "jsonl", "json", "lm_eval", "text", "parquet", "tensorboard")
+UNITS = ("nats", "bits", "bits_per_byte", "perplexity", "accuracy", "other")
+FLOPS_CONVENTIONS = ("6ND", "6ND+attention")
+# Canonical per-point columns a source can map.
+POINT_COLUMNS = ("run", "step", "tokens", "flops", "learning_rate", "metric", "value", "stderr")
+# Per-run metadata: from files (mapped columns), a metadata table, defaults or per-run entries.
+RUN_METADATA = {
+    "params": float, "non_embedding_params": float, "n_layer": int, "d_model": int,
+    "vocab_size": int, "seq_len": int, "batch_tokens": float, "bytes_per_token": float,
+    "unique_tokens": float, "dataset": str, "tied_embeddings": bool,
+}
+STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    column: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    kind: str
+    location: str
+    format: str
+    options: dict[str, Any] = field(default_factory=dict)
+    layout: str = "wide"
+    run: str = "{file_stem}"
+    columns: dict[str, str | list[str]] = field(default_factory=dict)
+    metrics: tuple[MetricSpec, ...] = ()
+    metric_columns: tuple[str, ...] = ()
+    unit: str = "nats"
+    units: dict[str, str] = field(default_factory=dict)
+    filter: str | None = None
+    final: str = "last"
+    on_error: str = "fail"
+    metadata: str | None = None
+    defaults: dict[str, Any] = field(default_factory=dict)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # mixture_runs only
+    mixture: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    path: Path
+    description: str
+    flops_convention: str
+    group_by: tuple[str, ...]
+    sources: tuple[SourceSpec, ...]
+    simulate: dict[str, Any] | None
+    fits: tuple[dict[str, Any], ...]
+    forecasts: dict[str, Any]
+    mixing: dict[str, Any]
+    raw: dict[str, Any]
+    checks: dict[str, float] = field(default_factory=lambda: dict(CHECK_DEFAULTS))
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def source(self, name: str) -> SourceSpec:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+def _keys(table: dict, allowed: set[str], required: set[str], **where: Any) -> None:
+    if not isinstance(table, dict):
+        raise SpecError(f"expected a table, got {type(table).__name__}", **where)
+    for key in table:
+        if key not in allowed:
+            raise SpecError(f"unknown key {key!r}; expected one of {sorted(allowed)}", field=key, **where)
+    for key in sorted(required):
+        if key not in table:
+            raise SpecError("missing required key", field=key, **where)
+
+
+def _choice(value: Any, choices: tuple[str, ...], fieldname: str, **where: Any) -> str:
+    if value not in choices:
+        raise SpecError(f"expected one of {list(choices)}, got {value!r}", field=fieldname, **where)
+    return value
+
+
+def _str(value: Any, fieldname: str, **where: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise SpecError(f"expected a non-empty string, got {value!r}", field=fieldname, **where)
+    return value
+
+
+def check_metadata(meta: dict[str, Any], fieldname: str, **where: Any) -> dict[str, Any]:
+    """Validate per-run metadata values: known keys with the right types; `labels` is a table of strings."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key == "labels":
+            if not isinstance(value, dict) or not all(isinstance(v, (str, int, float, bool)) for v in value.values()):
+                raise SpecError("expected a table of label = value", field=f"{fieldname}.labels", **where)
+            out["labels"] = {k: str(v) for k, v in value.items()}
+            continue
+        if key not in RUN_METADATA:
+            raise SpecError(f"unknown run metadata key {key!r}; expected one of {sorted(RUN_METADATA) + ['labels']}",
+                            field=f"{fieldname}.{key}", **where)
+        kind = RUN_METADATA[key]
+        ok = isinstance(value, bool) if kind is bool else (
+            isinstance(value, str) if kind is str else isinstance(value, (int, float)) and not isinstance(value, bool))
+        if not ok:
+            raise SpecError(f"expected {kind.__name__}, got {value!r}", field=f"{fieldname}.{key}", **where)
+        if kind in (int, float) and value <= 0:
+            raise SpecError(f"expected a positive number, got {value!r}", field=f"{fieldname}.{key}", **where)
+        out[key] = kind(value)
+    return out
+
+
+_SOURCE_KEYS = {
+    "name", "kind", "location", "format", "options", "layout", "run", "columns", "metrics", "metric_columns",
+    "unit", "units", "filter", "final", "on_error", "metadata", "defaults", "runs", "mixture",
+}
+_MIXTURE_KEYS = {
+    "weights", "losses", "test_weights", "test_losses", "join", "weight_columns", "loss_columns",
+    "domain_pattern", "loss_domain_pattern", "params", "tokens", "steps", "test_params", "test_tokens", "test_steps",
+    "extra_tests",
+}
+
+
+def _source(raw: dict, study: str, index: int) -> SourceSpec:
+    where = {"study": study, "source": raw.get("name", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"}
+    required = {"name", "kind"} | ({"location", "format"} if raw.get("kind") != "mixture_runs" else {"mixture"})
+    _keys(raw, _SOURCE_KEYS, required, **where)
+    name = _str(raw["name"], "name", **where)
+    kind = _choice(raw["kind"], KINDS, "kind", **where)
+    fmt = _choice(raw.get("format", "csv"), FORMATS, "format", **where)
+    layout = _choice(raw.get("layout", "wide"), ("wide", "long"), "layout", **where)
+    unit = _choice(raw.get("unit", "nats"), UNITS, "unit", **where)
+    units = {}
+    for metric, u in (raw.get("units") or {}).items():
+        units[metric] = _choice(u, UNITS, f"units.{metric}", **where)
+    columns = raw.get("columns") or {}
+    for canon, col in columns.items():
+        if canon not in POINT_COLUMNS and canon not in RUN_METADATA:
+            raise SpecError(f"unknown canonical column {canon!r}; expected one of "
+                            f"{sorted(set(POINT_COLUMNS) | set(RUN_METADATA))}", field=f"columns.{canon}", **where)
+        if not (isinstance(col, str) or (isinstance(col, list) and col and all(isinstance(c, str) for c in col))):
+            raise SpecError(f"expected a column name (or a list of them, joined with '/'), got {col!r}",
+                            field=f"columns.{canon}", **where)
+    metrics = []
+    for mname, mval in (raw.get("metrics") or {}).items():
+        if isinstance(mval, str):
+            metrics.append(MetricSpec(mname, mval, units.get(mname, unit)))
+        elif isinstance(mval, dict):
+            _keys(mval, {"column", "unit"}, {"column"}, field=f"metrics.{mname}", **where)
+            metrics.append(MetricSpec(mname, _str(mval["column"], f"metrics.{mname}.column", **where),
+                                      _choice(mval.get("unit", units.get(mname, unit)), UNITS,
+                                              f"metrics.{mname}.unit", **where)))
+        else:
+            raise SpecError(f"expected a column name or {{column, unit}}, got {mval!r}", field=f"metrics.{mname}", **where)
+    if kind != "mixture_runs" and layout == "wide" and not metrics and not raw.get("metric_columns"):
+        raise SpecError("a wide source needs `metrics` (name = column) or `metric_columns` (glob patterns)",
+                        field="metrics", **where)
+    if kind != "mixture_runs" and layout == "long":
+        for need in ("metric", "value"):
+            if need not in columns:
+                raise SpecError("a long source needs this column mapped", field=f"columns.{need}", **where)
+    runs = {}
+    for pattern, meta in (raw.get("runs") or {}).items():
+        if not isinstance(meta, dict):
+            raise SpecError("expected a table of run metadata", field=f"runs.{pattern}", **where)
+        runs[pattern] = check_metadata(meta, f"runs.{pattern}", **where)
+    mixture = raw.get("mixture") or {}
+    if kind == "mixture_runs":
+        _keys(mixture, _MIXTURE_KEYS, {"weights", "losses"}, field="mixture", **where)
+    if fmt == "text" and not ((raw.get("options") or {}).get("pattern") or (raw.get("options") or {}).get("patterns")):
+        raise SpecError("a text source needs options.pattern (a regex with named groups)", field="options.pattern",
+                        **where)
+    filt = raw.get("filter")
+    if filt is not None:
+        _str(filt, "filter", **where)
+    return SourceSpec(
+        name=name, kind=kind, location=str(raw.get("location", "")), format=fmt,
+        options=dict(raw.get("options") or {}), layout=layout, run=_str(raw.get("run", "{file_stem}"), "run", **where),
+        columns=dict(columns), metrics=tuple(metrics),
+        metric_columns=tuple(raw.get("metric_columns") or ()), unit=unit, units=units, filter=filt,
+        final=_choice(raw.get("final", "last"), ("last", "all"), "final", **where),
+        on_error=_choice(raw.get("on_error", "fail"), ("fail", "quarantine"), "on_error", **where),
+        metadata=raw.get("metadata"),
+        defaults=check_metadata(raw.get("defaults") or {}, "defaults", **where), runs=runs, mixture=dict(mixture),
+    )
+
+
+_TOP_KEYS = {"study", "sources", "fits", "forecasts", "mixing"}
+_STUDY_KEYS = {"name", "description", "flops_convention", "group_by", "simulate", "checks"}
+CHECK_DEFAULTS = {
+    "max_rmse": 0.05,               # rms of log residuals of a usable fit
+    "max_relative_ci_width": 2.0,   # (ci_high - ci_low) / |estimate| for exponents
+    "max_backtest_error": 0.10,     # mean |relative error| on held-out runs
+}
+
+
+def load_study(path: str | Path) -> StudySpec:
+    """Read and validate one study file."""
+    path = Path(path).resolve()
+    study = path.stem
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise SpecError(f"cannot read study file: {exc.strerror or exc}", study=study, file=str(path.name)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"invalid TOML: {exc}", study=study, file=str(path.name)) from exc
+    _keys(raw, _TOP_KEYS, {"sources"}, study=study, file=path.name)
+    head = raw.get("study", {})
+    _keys(head, _STUDY_KEYS, set(), study=study, field="study")
+    study = head.get("name", study)
+    if not isinstance(study, str) or not STUDY_NAME.match(study):
+        raise SpecError(f"study name must match {STUDY_NAME.pattern}, got {study!r}", file=path.name, field="study.name")
+    conv = _choice(head.get("flops_convention", "6ND"), FLOPS_CONVENTIONS, "study.flops_convention", study=study)
+    if not isinstance(raw["sources"], list) or not raw["sources"]:
+        raise SpecError("expected at least one [[sources]] table", study=study, field="sources")
+    sources = tuple(_source(s, study, i) for i, s in enumerate(raw["sources"]))
+    names = [s.name for s in sources]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise SpecError(f"source names must be unique; repeated: {sorted(dup)}", study=study, field="sources.name")
+    fits = raw.get("fits", [])
+    if not isinstance(fits, list) or not all(isinstance(f, dict) for f in fits):
+        raise SpecError("expected [[fits]] tables", study=study, field="fits")
+    for key in ("forecasts", "mixing"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise SpecError("expected a table", study=study, field=key)
+    checks = dict(CHECK_DEFAULTS)
+    for key, value in (head.get("checks") or {}).items():
+        if key not in CHECK_DEFAULTS:
+            raise SpecError(f"unknown check threshold {key!r}; expected one of {sorted(CHECK_DEFAULTS)}",
+                            study=study, field=f"study.checks.{key}")
+        if not isinstance(value, (int, float)) or value <= 0:
+            raise SpecError(f"expected a positive number, got {value!r}", study=study, field=f"study.checks.{key}")
+        checks[key] = float(value)
+    simulate = head.get("simulate")
+    if simulate is not None:
+        _keys(simulate, {"seed", "out"}, {"out"}, study=study, field="study.simulate")
+    return StudySpec(
+        name=study, path=path, description=str(head.get("description", "")), flops_convention=conv,
+        group_by=tuple(head.get("group_by", ())), sources=sources, simulate=simulate,
+        fits=tuple(fits), forecasts=dict(raw.get("forecasts", {})), mixing=dict(raw.get("mixing", {})), raw=raw,
+        checks=checks,
+    )
+
+
+def discover_studies(folder: str | Path) -> list[Path]:
+    """Study files in a folder: every ``*.toml`` not starting with '_' or '.'."""
+    folder = Path(folder)
+    return sorted(p for p in folder.glob("*.toml") if not p.name.startswith(("_", ".")))

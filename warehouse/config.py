@@ -1,0 +1,54 @@
+"""Where the warehouse and the studies live.
+
+Both default to folders inside the checkout and move with one environment variable each:
+``SCALING_WAREHOUSE`` (the Parquet lake, the DuckDB catalog, plots, download cache) and
+``SCALING_STUDIES`` (the folder of study TOML files).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _default_base() -> Path:
+    # An editable install runs from the checkout; anything else runs from the working directory.
+    return CHECKOUT if (CHECKOUT / "pyproject.toml").exists() else Path.cwd()
+
+
+@dataclass(frozen=True)
+class WarehousePaths:
+    root: Path
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def downloads(self) -> Path:
+        return self.root / "cache" / "downloads"
+
+
+def warehouse_root(value: str | os.PathLike | None = None) -> Path:
+    raw = value or os.environ.get("SCALING_WAREHOUSE") or _default_base() / ".warehouse"
+    return Path(raw).expanduser().resolve()
+
+
+def studies_dir(value: str | os.PathLike | None = None) -> Path:
+    raw = value or os.environ.get("SCALING_STUDIES") or _default_base() / "studies"
+    return Path(raw).expanduser().resolve()
+
+
+def paths(value: str | os.PathLike | None = None) -> WarehousePaths:
+    return WarehousePaths(warehouse_root(value))

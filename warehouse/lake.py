@@ -1,0 +1,75 @@
+"""The Parquet lake: one folder per table, one Hive partition per study.
+
+Layout: ``lake/<table>/study=<study>/data.parquet`` (raw rows add a ``source=<name>`` level).
+Every write goes to a temporary file beside the target and is then renamed over it
+(``os.replace`` is atomic on POSIX), so a failed or interrupted run leaves the previous
+good file readable and never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+
+def partition_dir(lake: Path, table: str, study: str, source: str | None = None) -> Path:
+    d = lake / table / f"study={study}"
+    return d / f"source={source}" if source is not None else d
+
+
+def atomic_write_parquet(frame: pl.DataFrame, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def atomic_sink_parquet(lazy: pl.LazyFrame, target: Path) -> Path:
+    """Stream a lazy query to Parquet with bounded memory, then rename it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        lazy.sink_parquet(tmp, compression="zstd", statistics=True)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def atomic_write_json(obj: Any, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, target)
+
+
+def write_table(lake: Path, table: str, study: str, frame: pl.DataFrame) -> Path:
+    """Replace one study's partition of a table."""
+    return atomic_write_parquet(frame, partition_dir(lake, table, study) / "data.parquet")
+
+
+def read_table(lake: Path, table: str, study: str) -> pl.DataFrame | None:
+    f = partition_dir(lake, table, study) / "data.parquet"
+    return pl.read_parquet(f) if f.exists() else None
+
+
+def drop_study(lake: Path, table: str, study: str) -> None:
+    """Remove a study's partition (used when a study no longer has data for that table)."""
+    f = partition_dir(lake, table, study) / "data.parquet"
+    f.unlink(missing_ok=True)
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,110 @@
+"""Landing raw source rows in the lake, losslessly and only when the source changed.
+
+Each source of a study lands as one Parquet file ``lake/raw/study=<s>/source=<name>/data.parquet``
+holding every original column plus ``_source``, ``_file``, ``_row`` and ``_ingested_at``.
+A manifest beside it records the files' sha256 and the source's spec; when neither changed,
+landing is a no-op. A new version is written aside and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from scaling.errors import ScalingError, SourceError
+from scaling.sources import read_file
+from scaling.sources.locate import ResolvedFile, resolve_location
+from scaling.spec import SourceSpec, StudySpec
+from warehouse.lake import atomic_write_json, atomic_write_parquet, partition_dir, read_manifest
+
+MANIFEST = "_manifest.json"
+
+
+@dataclass
+class LandedSource:
+    source: str
+    rows: int
+    files: int
+    changed: bool
+    path: Path
+    columns: list[str]
+
+
+def _spec_hash(src: SourceSpec) -> str:
+    return hashlib.sha256(json.dumps(asdict(src), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def source_locations(src: SourceSpec) -> dict[str, str]:
+    """The locations a source reads: one for logs and results, several for mixture experiments."""
+    if src.kind != "mixture_runs":
+        return {"data": src.location}
+    keys = ("weights", "losses", "test_weights", "test_losses")
+    locs = {k: src.mixture[k] for k in keys if src.mixture.get(k)}
+    for i, extra in enumerate(src.mixture.get("extra_tests") or []):
+        for k in ("weights", "losses"):
+            if extra.get(k):
+                locs[f"extra{i}_{k}"] = extra[k]
+    return locs
+
+
+def resolve_source(study: StudySpec, src: SourceSpec, downloads: Path) -> dict[str, list[ResolvedFile]]:
+    out = {}
+    for role, loc in source_locations(src).items():
+        try:
+            out[role] = resolve_location(loc, base_dir=study.base_dir, cache_dir=downloads)
+        except ScalingError as exc:
+            raise exc.at(study=study.name, source=src.name) from None
+    return out
+
+
+def _read_all(study: StudySpec, src: SourceSpec, files: dict[str, list[ResolvedFile]]) -> pl.DataFrame:
+    frames = []
+    fmt = src.format if src.kind != "mixture_runs" else "csv"
+    for role, resolved in files.items():
+        for f in resolved:
+            try:
+                frame = read_file(f.path, fmt, options=src.options, label=f.label)
+            except ScalingError as exc:
+                raise exc.at(study=study.name, source=src.name, file=f.label) from None
+            if src.kind == "mixture_runs":
+                frame = frame.with_columns(_role=pl.lit(role))
+            frames.append(frame)
+    frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    return frame
+
+
+def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, *, force: bool = False) -> LandedSource:
+    """Resolve, hash, and (when changed) read and write one source's raw rows."""
+    files = resolve_source(study, src, downloads)
+    target = partition_dir(lake, "raw", study.name, src.name) / "data.parquet"
+    manifest = {
+        "spec": _spec_hash(src),
+        "files": {role: [[f.label, f.sha256, f.size] for f in fs] for role, fs in files.items()},
+    }
+    old = read_manifest(target.parent / MANIFEST)
+    if not force and old and target.exists() and {k: old.get(k) for k in manifest} == manifest:
+        return LandedSource(src.name, old.get("rows", 0), sum(len(v) for v in files.values()), False, target,
+                            old.get("columns", []))
+    frame = _read_all(study, src, files)
+    if frame.height == 0:
+        raise SourceError("the source has no rows", study=study.name, source=src.name)
+    frame = frame.with_columns(
+        _source=pl.lit(src.name),
+        _ingested_at=pl.lit(datetime.now(timezone.utc)).cast(pl.Datetime("us", "UTC")),
+    )
+    atomic_write_parquet(frame, target)
+    manifest.update(rows=frame.height, columns=frame.columns)
+    atomic_write_json(manifest, target.parent / MANIFEST)
+    return LandedSource(src.name, frame.height, sum(len(v) for v in files.values()), True, target, frame.columns)
+
+
+def read_raw(lake: Path, study: str, source: str) -> pl.DataFrame:
+    f = partition_dir(lake, "raw", study, source) / "data.parquet"
+    if not f.exists():
+        raise SourceError("no raw data landed yet; materialize raw_sources first", study=study, source=source)
+    return pl.read_parquet(f)
