@@ -58,7 +58,7 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
             for data in groups:
                 context.log.info(f"{spec.name}: fitting {plan.law} -> {plan.target}"
                                  f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
-                results.append(fit_group(plan, data, n_jobs=2))
+                results.append(fit_group(plan, data))
     fit_rows = [r for g in results for r in g.fit_rows()]
     law_fits = _write(p, LAW_FITS, spec.name, fit_rows)
     backtests = _write(p, BACKTESTS, spec.name, [r for g in results for r in g.backtest_rows])

@@ -2,15 +2,17 @@
 
 from dagster import Definitions, load_assets_from_modules
 
-import assets.fits
-import assets.mixture_points
-import assets.normalized
-import assets.raw
+from assets import ASSET_MODULES
+from pipelines.automation import study_automation, with_automation
 from pipelines.jobs import all_studies_job
 from pipelines.resources import Warehouse
+from pipelines.schedules import refresh_url_sources
+from pipelines.sensors import study_files_sensor
 
 defs = Definitions(
-    assets=load_assets_from_modules([assets.raw, assets.normalized, assets.mixture_points, assets.fits]),
+    assets=with_automation(load_assets_from_modules(ASSET_MODULES)),
     jobs=[all_studies_job],
+    sensors=[study_files_sensor, study_automation],
+    schedules=[refresh_url_sources],
     resources={"warehouse": Warehouse()},
 )

@@ -38,7 +38,8 @@ def _step_lines(result) -> list[str]:
         elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             data = ev.event_specific_data
             if not data.passed:
-                lines.append(f"    check {data.asset_key.to_user_string()}:{data.check_name} did not pass")
+                why = data.description or ""
+                lines.append(f"    check {data.asset_key.to_user_string()}:{data.check_name} did not pass: {why}")
     return lines
 
 
@@ -49,7 +50,10 @@ def _failure(result) -> str:
             cause = err
             while cause.cause is not None:
                 cause = cause.cause
-            return f"{ev.step_key}: {cause.message.strip()}"
+            message = cause.message.strip()
+            if "DagsterAssetCheckFailedError" in (err.cls_name or "") or "blocking asset check" in message:
+                return f"{ev.step_key}: a blocking check failed, so nothing downstream was materialized (see above)"
+            return f"{ev.step_key}: {message}"
     return "run failed"
 
 
@@ -79,7 +83,7 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False) 
         start = time.time()
         result = job.execute_in_process(
             partition_key=name, instance=instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
         for line in _step_lines(result):
             _say(line, quiet)
         if result.success:

@@ -9,7 +9,7 @@ from pipelines.resources import Warehouse
 
 def _count(con, sql: str, params: list) -> int:
     try:
-        return con.execute(sql, params).fetchone()[0]
+        return con.execute(sql, params).fetchall()[0][0]
     except duckdb.Error:
         return 0
 
@@ -32,7 +32,8 @@ def summary_lines(warehouse: Warehouse, studies: list[str], seconds: float) -> l
                 row = con.execute(
                     "SELECT law, target, flops, params, tokens, predicted, ci_low, ci_high FROM forecasts "
                     "WHERE study = ? AND kind = 'compute_optimal' AND recommended ORDER BY flops LIMIT 1 OFFSET 2",
-                    [name]).fetchone()
+                    [name]).fetchall()
+                row = row[0] if row else None
             except duckdb.Error:
                 row = None
             if row:

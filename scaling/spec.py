@@ -7,6 +7,7 @@ study, the source and the field. See ``studies/README.md`` for the full referenc
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class SourceSpec:
     final: str = "last"
     on_error: str = "fail"
     metadata: str | None = None
+    metadata_columns: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # mixture_runs only
@@ -133,9 +135,30 @@ def check_metadata(meta: dict[str, Any], fieldname: str, **where: Any) -> dict[s
     return out
 
 
+def _metadata_columns(mapping: dict, where: dict) -> dict[str, str]:
+    """Canonical metadata name -> column of the metadata table (``run`` names the key column)."""
+    for key, col in mapping.items():
+        if key != "run" and key not in RUN_METADATA:
+            raise SpecError(f"unknown metadata key {key!r}; expected 'run' or one of {sorted(RUN_METADATA)}",
+                            field=f"metadata_columns.{key}", **where)
+        if not isinstance(col, str):
+            raise SpecError(f"expected a column name, got {col!r}", field=f"metadata_columns.{key}", **where)
+    return dict(mapping)
+
+
+def unit_of(metric: str, src: "SourceSpec") -> str:
+    """A metric's unit: an exact `units` entry, else the first glob pattern that matches, else `unit`."""
+    if metric in src.units:
+        return src.units[metric]
+    for pattern, unit in src.units.items():
+        if fnmatch.fnmatchcase(metric, pattern):
+            return unit
+    return src.unit
+
+
 _SOURCE_KEYS = {
     "name", "kind", "location", "format", "options", "layout", "run", "columns", "metrics", "metric_columns",
-    "unit", "units", "filter", "final", "on_error", "metadata", "defaults", "runs", "mixture",
+    "unit", "units", "filter", "final", "on_error", "metadata", "metadata_columns", "defaults", "runs", "mixture",
 }
 _MIXTURE_KEYS = {
     "weights", "losses", "test_weights", "test_losses", "join", "weight_columns", "loss_columns",
@@ -190,6 +213,9 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
     mixture = raw.get("mixture") or {}
     if kind == "mixture_runs":
         _keys(mixture, _MIXTURE_KEYS, {"weights", "losses"}, field="mixture", **where)
+        for i, extra in enumerate(mixture.get("extra_tests") or []):
+            _keys(extra, {"split", "weights", "losses", "params", "tokens", "steps"}, {"split", "weights", "losses"},
+                  field=f"mixture.extra_tests[{i}]", **where)
     if fmt == "text" and not ((raw.get("options") or {}).get("pattern") or (raw.get("options") or {}).get("patterns")):
         raise SpecError("a text source needs options.pattern (a regex with named groups)", field="options.pattern",
                         **where)
@@ -203,7 +229,7 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
         metric_columns=tuple(raw.get("metric_columns") or ()), unit=unit, units=units, filter=filt,
         final=_choice(raw.get("final", "last"), ("last", "all"), "final", **where),
         on_error=_choice(raw.get("on_error", "fail"), ("fail", "quarantine"), "on_error", **where),
-        metadata=raw.get("metadata"),
+        metadata=raw.get("metadata"), metadata_columns=_metadata_columns(raw.get("metadata_columns") or {}, where),
         defaults=check_metadata(raw.get("defaults") or {}, "defaults", **where), runs=runs, mixture=dict(mixture),
     )
 

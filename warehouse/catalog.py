@@ -95,7 +95,7 @@ def _current_state(catalog: Path) -> str | None:
     try:
         con = duckdb.connect(str(catalog), read_only=True)
         try:
-            return con.execute("SELECT state FROM _catalog_state").fetchone()[0]
+            return con.execute("SELECT state FROM _catalog_state").fetchall()[0][0]
         finally:
             con.close()
     except duckdb.Error:
@@ -113,3 +113,10 @@ def ensure_catalog(catalog: Path, lake: Path) -> bool:
 def connect(catalog: Path, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
     """Open the catalog; read-only connections never block, and never are blocked by, the pipeline."""
     return duckdb.connect(str(catalog), read_only=read_only)
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """Run a query and return a polars frame (DuckDB 2 results are fetched whole through Arrow)."""
+    import polars as pl
+
+    return pl.from_arrow(con.sql(sql, params=params or None).to_arrow_table())

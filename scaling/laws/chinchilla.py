@@ -58,6 +58,20 @@ def _kaplan_fn(X, p):
     return np.exp(p["alpha_D"] * np.log(u + p["D_c"] / X["tokens"]))
 
 
+def _kaplan_grad(X, p):
+    lgap = np.log(p["N_c"]) - np.log(X["params"])
+    u = np.exp(p["alpha_N"] / p["alpha_D"] * lgap)
+    s = u + p["D_c"] / X["tokens"]
+    loss = np.exp(p["alpha_D"] * np.log(s))
+    ds = p["alpha_D"] * loss / s  # dL/dS
+    return {
+        "N_c": ds * u * (p["alpha_N"] / p["alpha_D"]) / p["N_c"],
+        "D_c": ds / X["tokens"],
+        "alpha_N": ds * u * lgap / p["alpha_D"],
+        "alpha_D": loss * np.log(s) - ds * u * lgap * p["alpha_N"] / p["alpha_D"] ** 2,
+    }
+
+
 kaplan = Law(
     name="kaplan",
     variables=("params", "tokens"),
@@ -68,6 +82,7 @@ kaplan = Law(
         Param("alpha_D", (1e-4, 5.0), grid=(0.02, 1.0), plausible=(0.005, 2.0), exponent=True),
     ),
     fn=_kaplan_fn,
+    grad=_kaplan_grad,
     formula="L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D",
     reference="Kaplan et al. 2020, Scaling Laws for Neural Language Models, eq. 1.5",
 )

@@ -16,11 +16,19 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import FitError
+
+try:  # optional: caps BLAS threads around the batched refits
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    from contextlib import nullcontext
+
+    def threadpool_limits(**_):
+        return nullcontext()
+
 from .batch_lm import batched_exp_lm
 from .laws import MixingLaw
 
 OFFSET_STARTS = (0.05, 0.3, 1.0, 3.0)  # c0 = min(L) - f * range(L)
-DEFAULT_RIDGE = 1e-2
 
 
 @dataclass(frozen=True)
@@ -85,11 +93,15 @@ def fit_law(
     domains: list[str],
     *,
     own: int | None = None,
-    ridge: float = 0.0,
+    ridge: float | None = None,
     start: np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
 ) -> LawFit:
-    """Least-squares fit of ``law`` to (weights, losses) for one target domain."""
+    """Least-squares fit of ``law`` to (weights, losses) for one target domain.
+
+    ``ridge`` (default: the law's own) weights the penalty ``MixingLaw.penalty``.
+    """
+    ridge = law.ridge if ridge is None else ridge
     phi = law.features(weights, own)
     y = np.asarray(losses, dtype=float)
     names = law.param_names(domains, own)
@@ -140,18 +152,21 @@ def bootstrap_params(
     counts: np.ndarray,
     *,
     own: int | None = None,
-    ridge: float = 0.0,
+    ridge: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """Refit on each bootstrap resample (``counts`` is (B, n_runs) draw counts).
 
     Returns (parameter draws (B, p) with NaN rows where a refit failed, number failed).
     """
+    ridge = law.ridge if ridge is None else ridge
     y = np.asarray(losses, dtype=float)
     phi = law.features(weights, own)
     pen = penalty_matrix(law, len(domains), ridge)
     if law.shape == "linear":
         return _lstsq_weighted(phi, y, counts.astype(float), pen), 0
-    x, ok = batched_exp_lm(phi, y, counts.astype(float), fit.params, penalty=pen)
+    # many small products: one BLAS thread each is faster than contending threads
+    with threadpool_limits(limits=1, user_api="blas"):
+        x, ok = batched_exp_lm(phi, y, counts.astype(float), fit.params, penalty=pen)
     x[~ok] = np.nan
     return x, int(np.sum(~ok))
 

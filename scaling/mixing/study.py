@@ -19,7 +19,6 @@ from .domains import match_own_domains
 from .evaluate import HeldoutScore, score_heldout, seeded_split
 from .fit import LawFit, bootstrap_counts, bootstrap_params, fit_law
 from .laws import MixingLaw, get_law
-from .fit import DEFAULT_RIDGE
 from .weights import WeightFlag, validate_weights
 
 
@@ -162,16 +161,14 @@ def fit_mixing_study(
     test_run_ids: Sequence | None = None,
     test_fraction: float = 0.25,
     weight_tol: float = 0.01,
-    ridge: float = DEFAULT_RIDGE,
+    ridge: float | None = None,
 ) -> MixingStudyResult:
     """Fit each law to each target domain; bootstrap intervals; held-out Spearman and MAE.
 
     ``train_weights`` is (n_runs, n_domains) on the simplex (rounded rows are renormalized
     and flagged, see ``validate_weights``); ``train_losses`` is (n_runs, n_targets).
-    Without a test set, a seeded ``test_fraction`` of the runs is held out. ``ridge`` is a
-    small penalty on the law's coefficients (``MixingLaw.penalty``); the default 0.01 is
-    negligible next to the residual sum of squares of a typical sweep but keeps
-    coefficients of rarely-upweighted domains from drifting along flat directions.
+    Without a test set, a seeded ``test_fraction`` of the runs is held out. ``ridge``
+    overrides each law's default penalty weight (``MixingLaw.ridge``).
     """
     domains, targets = list(domains), list(targets)
     w, flags = validate_weights(train_weights, train_run_ids, tol=weight_tol, domains=domains)

@@ -18,8 +18,18 @@ from scaling.errors import SourceError
 from scaling.spec import RUN_METADATA, SourceSpec, check_metadata
 
 
-def metadata_from_table(table: pl.DataFrame, *, file: str, source: str) -> dict[str, dict[str, Any]]:
-    """Rows of a metadata table keyed by run; unknown columns become labels."""
+def metadata_from_table(table: pl.DataFrame, *, file: str, source: str,
+                        columns: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Rows of a metadata table keyed by run; unknown columns become labels.
+
+    ``columns`` maps canonical names to the table's own (``run = "model"``, ``params = "params_total"``).
+    """
+    if columns:
+        missing = [c for c in columns.values() if c not in table.columns]
+        if missing:
+            raise SourceError(f"metadata_columns names columns the table lacks; it has {table.columns}",
+                              file=file, source=source, column=missing[0])
+        table = table.rename({v: k for k, v in columns.items()})
     if "run" not in table.columns:
         raise SourceError("a metadata table needs a 'run' column", file=file, source=source, column="run")
     out: dict[str, dict[str, Any]] = {}

@@ -65,7 +65,13 @@ def normalize_mixtures(raw: pl.DataFrame, src: SourceSpec, study: StudySpec) -> 
     key = mx.get("join", "index")
     where = {"study": study.name, "source": src.name}
     parts = []
-    for split, (wrole, lrole) in {"train": ("weights", "losses"), "test": ("test_weights", "test_losses")}.items():
+    splits = {"train": ("weights", "losses"), "test": ("test_weights", "test_losses")}
+    extra_params = {}
+    for i, extra in enumerate(mx.get("extra_tests") or []):
+        name = extra.get("split", f"test_{i + 1}")
+        splits[name] = (f"extra{i}_weights", f"extra{i}_losses")
+        extra_params[name] = extra
+    for split, (wrole, lrole) in splits.items():
         w = raw.filter(pl.col("_role") == wrole)
         l = raw.filter(pl.col("_role") == lrole)
         if w.height == 0:
@@ -107,6 +113,8 @@ def normalize_mixtures(raw: pl.DataFrame, src: SourceSpec, study: StudySpec) -> 
         raise SourceError("no mixture rows found", **where)
     out = pl.concat(parts, how="diagonal_relaxed").with_columns(study=pl.lit(study.name), source=pl.lit(src.name))
     for col in ("params", "tokens", "steps"):
-        out = out.with_columns(pl.when(pl.col("split") == "train").then(pl.lit(mx.get(col)))
-                               .otherwise(pl.lit(mx.get(f"test_{col}", mx.get(col)))).cast(pl.Float64).alias(col))
+        expr = pl.when(pl.col("split") == "train").then(pl.lit(mx.get(col), dtype=pl.Float64))
+        for name, extra in extra_params.items():
+            expr = expr.when(pl.col("split") == name).then(pl.lit(extra.get(col), dtype=pl.Float64))
+        out = out.with_columns(expr.otherwise(pl.lit(mx.get(f"test_{col}", mx.get(col)), dtype=pl.Float64)).alias(col))
     return out

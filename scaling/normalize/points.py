@@ -20,7 +20,7 @@ import polars as pl
 from scaling.errors import SourceError, SpecError
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
 from scaling.normalize.units import bits_per_byte_expr, to_nats_expr
-from scaling.spec import RUN_METADATA, SourceSpec, StudySpec
+from scaling.spec import RUN_METADATA, SourceSpec, StudySpec, unit_of
 
 LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")
 _NUMERIC_POINT = ("step", "tokens", "flops", "learning_rate", "stderr")
@@ -137,7 +137,7 @@ def _metric_columns(src: SourceSpec, columns: list[str], first_file: str, study:
         if not hits:
             raise SourceError(f"metric_columns pattern {pattern!r} matches no column", study=study,
                               source=src.name, file=first_file, field="metric_columns")
-        found += [(c, c, src.units.get(c, src.unit)) for c in hits if c not in {f[1] for f in found}]
+        found += [(c, c, unit_of(c, src)) for c in hits if c not in {f[1] for f in found}]
     return found
 
 
@@ -199,8 +199,9 @@ def normalize_source(raw: pl.DataFrame, src: SourceSpec, study: StudySpec,
         value, bad = _parse(vcol, pl.Float64, schema)
         problems.add(frame.filter(bad), vcol, pl.format("expected a number, got '{}'", pl.col(vcol).cast(pl.Utf8)))
         frame = frame.filter(~bad)
-        unit_map = pl.col("metric").replace_strict(src.units, default=src.unit, return_dtype=pl.Utf8) \
-            if src.units else pl.lit(src.unit)
+        names = frame.select(metric_expr.unique()).to_series().drop_nulls().to_list()
+        unit_map = pl.col("metric").replace_strict({n: unit_of(n, src) for n in names}, default=src.unit,
+                                                   return_dtype=pl.Utf8)
         long = frame.with_columns(metric=metric_expr).filter(pl.col(vcol).is_not_null()).select(
             *index, "metric", unit_map.alias("unit"), value.alias("value"),
             (pl.col("_stderr") if "stderr" in parsed else pl.lit(None, dtype=pl.Float64)).alias("_stderr_v"),

@@ -31,7 +31,7 @@ def _table_metadata(study: StudySpec, src: SourceSpec, downloads: Path) -> dict[
     try:
         for f in resolve_location(src.metadata, base_dir=study.base_dir, cache_dir=downloads):
             table = read_file(f.path, "csv", label=f.label).drop("_file", "_row")
-            out.update(metadata_from_table(table, file=f.label, source=src.name))
+            out.update(metadata_from_table(table, file=f.label, source=src.name, columns=src.metadata_columns))
     except ScalingError as exc:
         raise exc.at(study=study.name, source=src.name) from None
     return out

@@ -63,7 +63,11 @@ def gather(plan: FitPlan, points: pl.DataFrame, runs: pl.DataFrame) -> list[FitD
         except Exception as exc:
             raise SpecError(f"fit filter {plan.filter!r} failed: {exc}", field="fits.filter") from None
     meta = runs.select("run", "params", "unique_tokens")
-    frame = pts.join(meta, on="run", how="left").rename({"value": "y"})
+    # Losses are fitted in nats per token whatever unit they were logged in (perplexity -> ln ppl);
+    # bits per byte, accuracies and other units are fitted as logged.
+    as_nats = pl.col("unit").is_in(["nats", "bits", "perplexity"])
+    frame = pts.join(meta, on="run", how="left").with_columns(
+        y=pl.when(as_nats).then(pl.col("loss_nats")).otherwise(pl.col("value")))
     if plan.x_metric:
         x = points.filter(pl.col("metric") == plan.x_metric).select(
             "run", pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_k"),

@@ -58,7 +58,8 @@ class _Lines:
             try:
                 text = raw.decode("utf-8-sig" if self.line == 1 else "utf-8")
             except UnicodeDecodeError as exc:
-                raise SourceError(f"not valid UTF-8 (byte {exc.start + 1} of the line)", file=self.label, line=self.line) from None
+                problem = f"not valid UTF-8 (byte {exc.start + 1} of the line)"
+                raise SourceError(problem, file=self.label, line=self.line) from None
             if self.at_start:
                 if self.comment and text.startswith(self.comment):
                     continue

@@ -96,7 +96,8 @@ def _options(options: Mapping[str, Any] | None) -> tuple[str, str | None]:
     opts = check_options("csv", options, OPTIONS)
     delimiter = opts.get("delimiter", ",")
     if len(delimiter) != 1 or delimiter in "\"\r\n":
-        raise SpecError(f"option 'delimiter' for format 'csv': expected one character, got {delimiter!r}", field="delimiter")
+        problem = f"option 'delimiter' for format 'csv': expected one character, got {delimiter!r}"
+        raise SpecError(problem, field="delimiter")
     comment = opts.get("comment") or None
     return delimiter, comment
 
@@ -121,16 +122,16 @@ def _check_start(path: Path, delimiter: str, comment: str | None, label: str) ->
         if name in RESERVED:
             raise SourceError(f"column name {name!r} is reserved for the reader", file=label, line=line, column=name)
         if name in seen:
-            raise SourceError(
-                f"duplicate column name {name!r} (columns {seen[name]} and {position})", file=label, line=line, column=name
-            )
+            problem = f"duplicate column name {name!r} (columns {seen[name]} and {position})"
+            raise SourceError(problem, file=label, line=line, column=name)
         seen[name] = position
     return header, line
 
 
 def _check_columns(frame: pl.DataFrame, header: tuple[list[str], int], label: str) -> None:
     if frame.columns[1:] != header[0]:
-        raise SourceError(f"could not read the header line: got columns {frame.columns[1:]}", file=label, line=header[1])
+        problem = f"could not read the header line: got columns {frame.columns[1:]}"
+        raise SourceError(problem, file=label, line=header[1])
 
 
 def _needs_scan(frame: pl.DataFrame, path: Path, comment: str | None, header_line: int) -> bool:

@@ -64,6 +64,8 @@ def _from_column_arrays(document: dict, label: str) -> pl.DataFrame:
 
 
 def _from_column_objects(document: dict, label: str) -> pl.DataFrame:
+    if "_index" in document:
+        raise SourceError("column name '_index' is reserved for the row labels", file=label, column="_index")
     first = next(iter(document))
     index = list(document[first])
     columns = [pl.Series("_index", index, dtype=pl.Utf8)]

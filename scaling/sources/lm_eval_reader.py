@@ -44,7 +44,8 @@ def compile_filename_pattern(pattern: str) -> re.Pattern:
         raise SpecError(f"option 'filename_pattern' is not a valid regex: {exc}", field="filename_pattern") from None
     for name in compiled.groupindex:
         if name in _FIXED or name.startswith("config_") or name.startswith("_"):
-            raise SpecError(f"option 'filename_pattern': group name {name!r} is taken by a column", field="filename_pattern")
+            problem = f"option 'filename_pattern': group name {name!r} is taken by a column"
+            raise SpecError(problem, field="filename_pattern")
     return compiled
 
 

@@ -13,13 +13,12 @@ bytes, so callers can tell when a source changed. Results are sorted by label.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from scaling.errors import SourceError
-from scaling.sources.fetch import fetch_url, is_url
+from scaling.sources.fetch import fetch_url, file_digest, is_url
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -51,13 +50,13 @@ def resolve_location(
 
     base_dir = Path(base_dir).absolute()
     written = os.path.expanduser(location)
-    pattern = os.path.normpath(os.path.join(base_dir, written))
-    if _GLOB_CHARS.intersection(location):
+    if _GLOB_CHARS.intersection(written):
+        pattern = os.path.normpath(os.path.join(glob.escape(str(base_dir)), written))
         paths = [Path(p) for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
         if not paths:
             raise SourceError("no files match this glob", file=location)
     else:
-        path = Path(pattern)
+        path = Path(os.path.normpath(os.path.join(base_dir, written)))
         if not path.exists():
             raise SourceError("no such file", file=location)
         if path.is_dir():
@@ -70,16 +69,11 @@ def resolve_location(
 
 
 def _describe(path: Path, label: str, location: str) -> ResolvedFile:
-    digest = hashlib.sha256()
-    size = 0
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
+        digest, size = file_digest(path)
     except OSError as exc:
         raise SourceError(f"cannot read {label!r}: {exc.strerror or exc}", file=location) from exc
-    return ResolvedFile(label=label, path=path, sha256=digest.hexdigest(), size=size)
+    return ResolvedFile(label=label, path=path, sha256=digest, size=size)
 
 
 def _relative(path: Path, base_dir: Path) -> str:

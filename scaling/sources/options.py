@@ -16,10 +16,14 @@ def check_options(fmt: str, options: Mapping[str, Any] | None, allowed: Mapping[
             known = ", ".join(sorted(allowed)) or "none"
             raise SpecError(f"unknown option {key!r} for format {fmt!r} (known: {known})", field=key)
         if not isinstance(value, allowed[key]):
-            raise SpecError(f"option {key!r} for format {fmt!r}: expected {_names(allowed[key])}, got {value!r}", field=key)
+            problem = f"option {key!r} for format {fmt!r}: expected {_names(allowed[key])}, got {value!r}"
+            raise SpecError(problem, field=key)
     return options
 
 
 def _names(types: type | tuple[type, ...]) -> str:
     types = types if isinstance(types, tuple) else (types,)
-    return " or ".join({"str": "a string", "list": "a list", "int": "an integer", "bool": "true/false"}.get(t.__name__, t.__name__) for t in types)
+    return " or ".join(_WORDS.get(t.__name__, t.__name__) for t in types)
+
+
+_WORDS = {"str": "a string", "list": "a list", "int": "an integer", "bool": "true/false"}

@@ -68,7 +68,8 @@ def read(path: Path, options: Mapping[str, Any] | None = None, label: str | None
             try:
                 line = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
-                raise SourceError(f"not valid UTF-8 (byte {exc.start + 1} of the line)", file=label, line=number) from None
+                problem = f"not valid UTF-8 (byte {exc.start + 1} of the line)"
+                raise SourceError(problem, file=label, line=number) from None
             for index, pattern in enumerate(patterns):
                 match = pattern.search(line)
                 if match:
@@ -81,7 +82,8 @@ def read(path: Path, options: Mapping[str, Any] | None = None, label: str | None
             else:
                 skipped += 1
     if not lines:
-        raise SourceError(f"no line matches the pattern{'s' if len(patterns) > 1 else ''} ({skipped} lines read)", file=label)
+        plural = "s" if len(patterns) > 1 else ""
+        raise SourceError(f"no line matches the pattern{plural} ({skipped} lines read)", file=label)
     frame = pl.DataFrame(
         [pl.Series(name, values, dtype=pl.Utf8) for name, values in columns.items()]
         + [pl.Series("_pattern", which, dtype=pl.Int64)]

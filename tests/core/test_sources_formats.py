@@ -136,7 +136,8 @@ def test_lm_eval_batch_size_ablation(shared_data):
     path = shared_data / "pythia_evals" / "raw_lm_eval_json" / relative
     pattern = r"(?P<model>[^/]+)/(?P<size>[^_/]+)_step(?P<step>\d+)\.json"
     frame = read_file(path, "lm_eval", options={"filename_pattern": pattern}, label=relative)
-    assert frame.select("model", "size", "step").unique().rows() == [("pythia-410m-0.5MtokBS", "410m-0.5MtokBS", "412000")]
+    groups = frame.select("model", "size", "step").unique().rows()
+    assert groups == [("pythia-410m-0.5MtokBS", "410m-0.5MtokBS", "412000")]
     assert frame["num_fewshot"].unique().to_list() == [5]
     _check_against_core(frame, _core_rows(shared_data, "pythia-410m-0.5MtokBS", "root", 412000))
 
@@ -167,7 +168,15 @@ def test_lm_eval_file_name_must_match_the_pattern(shared_data):
 def test_lm_eval_newer_layout_and_bad_values(tmp_path):
     path = tmp_path / "results.json"
     document = {
-        "results": {"arc_easy": {"alias": "arc_easy", "acc,none": 0.7, "acc_stderr,none": 0.01, "acc_norm,none": 0.6, "acc_norm_stderr,none": "N/A"}},
+        "results": {
+            "arc_easy": {
+                "alias": "arc_easy",
+                "acc,none": 0.7,
+                "acc_stderr,none": 0.01,
+                "acc_norm,none": 0.6,
+                "acc_norm_stderr,none": "N/A",
+            }
+        },
         "n-shot": {"arc_easy": 0},
         "config": {"model": "hf", "batch_size": "auto"},
     }
@@ -274,7 +283,8 @@ def test_tensorboard_scalars_both_encodings(tmp_path):
     for step in range(2):
         scalar = summary_pb2.Summary.Value(tag="lr", simple_value=0.5 * (step + 1))
         histogram = summary_pb2.Summary.Value(tag="weights", histo=summary_pb2.HistogramProto(min=0, max=1, num=3))
-        legacy.add_event(event_pb2.Event(wall_time=2000.0 + step, step=step, summary=summary_pb2.Summary(value=[scalar, histogram])))
+        summary = summary_pb2.Summary(value=[scalar, histogram])
+        legacy.add_event(event_pb2.Event(wall_time=2000.0 + step, step=step, summary=summary))
     legacy.close()
 
     (new_file,) = (tmp_path / "new").iterdir()

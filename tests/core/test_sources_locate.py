@@ -131,3 +131,12 @@ def test_unreachable_host_and_timeout(tmp_path):
         with pytest.raises(SourceError, match="timed out after 0.3 s") as err:
             resolve_location(url, base_dir=tmp_path, cache_dir=tmp_path / "cache", timeout=0.3)
     assert err.value.where.file == url
+
+
+def test_glob_under_a_folder_with_glob_characters(shared_data, tmp_path):
+    base = tmp_path / "study[v2]"
+    (base / "runs").mkdir(parents=True)
+    for name in ("190M-1xC.csv", "370M-1xC.csv"):
+        shutil.copy(shared_data / "olmo_ladder" / "ladder-runs" / name, base / "runs" / name)
+    files = resolve_location("runs/*-1xC.csv", base_dir=base, cache_dir=tmp_path / "cache")
+    assert [f.label for f in files] == ["runs/190M-1xC.csv", "runs/370M-1xC.csv"]

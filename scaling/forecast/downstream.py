@@ -1,0 +1,127 @@
+"""Two-step downstream forecasts (Bhagia et al. 2024, "Establishing Task Scaling Laws via
+Compute-Efficient Model Ladders"; Gadre et al. 2024).
+
+Step 1: (N, D) -> task loss (bits per byte), L = E + A/N^alpha + B/D^beta, fitted on each
+ladder run's final point. Step 2: task loss -> accuracy, acc = floor + (ceiling - floor)·
+sigmoid(-k·(L - L0)), fitted on (loss, accuracy) pairs, intermediate checkpoints included.
+Chained: acc(N, D) = step2(step1(N, D)). Intervals carry both steps' uncertainty: bootstrap
+draw i of step 1 is paired with draw i of step 2 (independent resamples), the chain is
+evaluated per pair and percentiles are taken over pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..fit.bootstrap import BootstrapResult, bootstrap
+from ..fit.fitter import fit_law
+from ..fit.result import FitResult
+from ..laws.base import Law
+from ..laws.downstream import downstream_sigmoid
+from ..laws.registry import get_law
+from .budgets import FlopsPerToken, six_n
+from .draws import percentile_interval
+from .rows import ForecastResult, forecast_row, relative_error
+
+
+@dataclass
+class TwoStepPrediction:
+    """Per target: the step-1 ``loss`` and chained ``accuracy``, each with a percentile interval."""
+
+    loss: np.ndarray
+    loss_ci: tuple[np.ndarray, np.ndarray]
+    accuracy: np.ndarray
+    accuracy_ci: tuple[np.ndarray, np.ndarray]
+    n_pairs: int
+    level: float
+
+
+@dataclass
+class TwoStepFit:
+    """The two fits and their bootstraps; ``predict`` chains them."""
+
+    step1: FitResult
+    step2: FitResult
+    step1_boot: BootstrapResult | None = None
+    step2_boot: BootstrapResult | None = None
+    settings: dict = field(default_factory=dict)
+
+    def predict(self, X: Mapping[str, np.ndarray], level: float = 0.95) -> TwoStepPrediction:
+        """Chain step 1 and step 2 on inputs ``X`` (the step-1 law's variables)."""
+        Xa = {v: np.atleast_1d(np.asarray(X[v], dtype=float)) for v in self.step1.law.variables}
+        loss = np.atleast_1d(self.step1.predict(Xa))
+        acc = np.atleast_1d(self.step2.predict({"loss": loss}))
+        nan = np.full(loss.shape, np.nan)
+        if self.step1_boot is None or self.step2_boot is None:
+            return TwoStepPrediction(loss, (nan, nan), acc, (nan, nan), 0, level)
+        p1, p2 = self.step1_boot.params_draws(), self.step2_boot.params_draws()
+        n = min(next(iter(p1.values())).size, next(iter(p2.values())).size)
+        q1 = {k: v[:n, None] for k, v in p1.items()}
+        q2 = {k: v[:n, None] for k, v in p2.items()}
+        with np.errstate(all="ignore"):
+            L = np.asarray(self.step1.law.fn(Xa, q1), dtype=float)  # (n, targets)
+            A = np.asarray(self.step2.law.fn({"loss": L}, q2), dtype=float)
+        return TwoStepPrediction(loss, percentile_interval(L, level), acc, percentile_interval(A, level), n, level)
+
+
+def fit_two_step(X: Mapping[str, np.ndarray], task_loss, step2_loss, accuracy, *, runs=None, step2_runs=None,
+                 step1_law: Law | str = "chinchilla", accuracy_bounds: tuple[float, float] | None = (0.0, 1.0),
+                 step2_fixed: Mapping[str, float] | None = None, n_resamples: int = 200, seed: int = 0,
+                 n_jobs: int = 1, step1_kwargs: Mapping | None = None,
+                 step2_kwargs: Mapping | None = None) -> TwoStepFit:
+    """Fit both steps and bootstrap each (``n_resamples`` = 0: no intervals).
+
+    X, task_loss: step-1 data, the law's variables (``params``, ``tokens``) and the task loss at
+    each run's end; runs: run id per step-1 point. step2_loss, accuracy: step-2 pairs (all
+    checkpoints may enter); step2_runs: run id per step-2 pair, so whole runs are resampled.
+    accuracy_bounds: box for the sigmoid's floor and ceiling (accuracies lie in [0, 1]);
+    step2_fixed: sigmoid parameters held fixed (e.g. ``{"floor": 0.25}`` for 4-way chance).
+    """
+    law1 = get_law(step1_law)
+    kw1 = dict(step1_kwargs or {})
+    kw2 = dict(step2_kwargs or {})
+    if accuracy_bounds is not None:
+        kw2.setdefault("bounds", {"floor": tuple(accuracy_bounds), "ceiling": tuple(accuracy_bounds)})
+    if step2_fixed:
+        kw2["fixed"] = {**kw2.get("fixed", {}), **dict(step2_fixed)}
+    X2 = {"loss": np.asarray(step2_loss, dtype=float)}
+    f1 = fit_law(law1, X, task_loss, runs=runs, **kw1)
+    f2 = fit_law(downstream_sigmoid, X2, accuracy, runs=step2_runs, **kw2)
+    b1 = b2 = None
+    if n_resamples > 0:
+        b1 = bootstrap(law1, X, task_loss, runs, n_resamples=n_resamples, seed=seed, n_jobs=n_jobs, fit=f1, **kw1)
+        b2 = bootstrap(downstream_sigmoid, X2, accuracy, step2_runs, n_resamples=n_resamples, seed=seed + 1,
+                       n_jobs=n_jobs, fit=f2, **kw2)
+    return TwoStepFit(f1, f2, b1, b2, settings={"step1_law": law1.name, "n_resamples": n_resamples, "seed": seed,
+                                                "accuracy_bounds": accuracy_bounds,
+                                                "step2_fixed": dict(step2_fixed or {})})
+
+
+def downstream_forecast(two_step: TwoStepFit, targets: Sequence[Mapping], *, target: str = "accuracy",
+                        max_observed_flops: float | None = None, flops_per_token: FlopsPerToken | None = None,
+                        level: float = 0.95) -> ForecastResult:
+    """Rows of kind ``downstream``: the chained accuracy of each target run (``name``, ``params``,
+    ``tokens``, optional ``actual`` accuracy), interval from paired draws. ``settings`` holds the
+    step-1 loss predictions and their intervals per target."""
+    law1 = two_step.step1.law
+    X = {v: np.array([float(t[v]) for t in targets]) for v in law1.variables}
+    pr = two_step.predict(X, level)
+    fpt = flops_per_token or six_n
+    rows, losses = [], []
+    for i, t in enumerate(targets):
+        N, D = float(t["params"]), float(t["tokens"])
+        C = float(np.asarray(fpt(N)) * D)
+        actual = None if t.get("actual") is None else float(t["actual"])
+        rows.append(forecast_row(
+            law=f"{law1.name}+{two_step.step2.law.name}", target=target, kind="downstream",
+            name=str(t.get("name", f"target {i}")), flops=C, params=N, tokens=D, tokens_per_param=D / N,
+            predicted=pr.accuracy[i], ci_low=pr.accuracy_ci[0][i], ci_high=pr.accuracy_ci[1][i],
+            extrapolation=(C / max_observed_flops) if max_observed_flops else None,
+            actual=actual, rel_error=relative_error(pr.accuracy[i], actual)))
+        losses.append({"name": rows[-1]["name"], "loss": float(pr.loss[i]), "ci_low": float(pr.loss_ci[0][i]),
+                       "ci_high": float(pr.loss_ci[1][i])})
+    return ForecastResult(rows, settings={"level": level, "n_pairs": pr.n_pairs, "step1_loss": losses,
+                                          **two_step.settings})
