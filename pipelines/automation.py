@@ -8,9 +8,15 @@ downstream of it (normalized runs/points/quarantine, mixture_points, fits and be
 `eager()` requests a study partition when any of its upstream partitions updated, and never while an
 upstream is missing or in progress, nor while the target itself is in progress. It looks at each
 dynamic partition on its own (the latest-time-window clause only narrows time partitions), so a
-new study's raw ingest runs that study's downstream and no other. The blocking-check clause keeps
-automation as strict as the main job, where a failed blocking check (e.g. `fit_converged`) skips
-everything below it: a fit that did not converge is not forecast from until it is fixed.
+new study's raw ingest runs that study's downstream and no other. Upstreams requested in the same
+tick do not count as missing, so the whole chain below a new ingest is one run per study.
+
+The blocking-check clause keeps automation as strict as the main job, where a failed blocking check
+(e.g. `fit_converged`) skips everything below it, also when the upstream was materialized on its
+own. Dagster tracks check results per partition only for checks declared with
+``AssetCheckSpec(partitions_def=...)``; an unpartitioned check has one latest status across all
+studies, so one study's failure would hold back every other. Below such a check the condition is
+plain `eager()`, which still skips the rest of the chain inside the run where the check failed.
 
 The sensor that evaluates these conditions is declared here with ``default_status=RUNNING``; the
 implicit ``default_automation_condition_sensor`` starts stopped on a fresh instance.
@@ -33,12 +39,27 @@ def follow_upstream() -> AutomationCondition:
         "eager, after upstream blocking checks pass")
 
 
+def _unpartitioned_blocking_checks(assets: Sequence[AssetsDefinition]) -> set[AssetKey]:
+    """Assets that are partitioned but carry a blocking check without partitions."""
+    keys = set()
+    for a in assets:
+        for check in getattr(a, "check_specs", ()):
+            if check.blocking and check.partitions_def is None and a.specs_by_key[check.asset_key].partitions_def:
+                keys.add(check.asset_key)
+    return keys
+
+
 def with_automation(assets: Sequence[AssetsDefinition]) -> Sequence[AssetsDefinition]:
-    """The same assets with `follow_upstream()` on every asset below `raw_sources`."""
+    """The same assets with `follow_upstream()` on every asset below `raw_sources` (see the module doc)."""
     followers = FOLLOWERS.resolve(assets)
+    unpartitioned = _unpartitioned_blocking_checks(assets)
 
     def follow(spec: AssetSpec) -> AssetSpec:
-        return spec.replace_attributes(automation_condition=follow_upstream()) if spec.key in followers else spec
+        if spec.key not in followers:
+            return spec
+        if unpartitioned & {dep.asset_key for dep in spec.deps}:
+            return spec.replace_attributes(automation_condition=AutomationCondition.eager())
+        return spec.replace_attributes(automation_condition=follow_upstream())
 
     return map_asset_specs(follow, assets)
 
@@ -48,5 +69,6 @@ study_automation = AutomationConditionSensorDefinition(
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
+    emit_backfills=False,  # one run per study, not one backfill across studies
     description="Evaluates the automation conditions: downstream assets follow raw ingest per study.",
 )

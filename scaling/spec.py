@@ -90,14 +90,16 @@ class StudySpec:
 
 
 def _keys(table: dict, allowed: set[str], required: set[str], **where: Any) -> None:
+    prefix = where.pop("field", None)
+    name = (lambda key: f"{prefix}.{key}") if prefix else (lambda key: key)
     if not isinstance(table, dict):
-        raise SpecError(f"expected a table, got {type(table).__name__}", **where)
+        raise SpecError(f"expected a table, got {type(table).__name__}", field=prefix, **where)
     for key in table:
         if key not in allowed:
-            raise SpecError(f"unknown key {key!r}; expected one of {sorted(allowed)}", field=key, **where)
+            raise SpecError(f"unknown key {key!r}; expected one of {sorted(allowed)}", field=name(key), **where)
     for key in sorted(required):
         if key not in table:
-            raise SpecError("missing required key", field=key, **where)
+            raise SpecError("missing required key", field=name(key), **where)
 
 
 def _choice(value: Any, choices: tuple[str, ...], fieldname: str, **where: Any) -> str:

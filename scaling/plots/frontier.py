@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from matplotlib.ticker import ScalarFormatter
 
 from .style import BAND_ALPHA, FIT_COLOR, HELDOUT_COLOR, as_array, columns, new_figure, save
 
@@ -50,6 +51,8 @@ def plot_loss_vs_compute(path, *, flops, loss, heldout=None, curves: Sequence | 
                 ha="right", va="top", fontsize=8, color="0.3")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
     ax.set_xlabel("training compute C (FLOPs)")
     ax.set_ylabel(target_label)
     ax.set_title(title)

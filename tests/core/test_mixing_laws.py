@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from scaling.errors import FitError
+from scaling.errors import FitError, SpecError
 from scaling.mixing import (
     YE_EXP,
     YE_EXP_LOG,
@@ -13,6 +13,7 @@ from scaling.mixing import (
     fit_law,
     fit_mixing_study,
     get_law,
+    match_own_domains,
     nested_mixing_prediction,
     random_mixtures,
 )
@@ -34,6 +35,8 @@ def test_ye_exp_recovers_planted_parameters_and_bootstrap_covers_them():
     assert fit.param_names == ("c", "t[web]", "t[code]", "t[books]", "t[math]", "t[wiki]")
     np.testing.assert_allclose(fit.params, theta, atol=0.03)
     res = fit_mixing_study(w, y[:, None], DOMAINS, ["web_loss"], laws=("ye_exp",), n_resamples=200, seed=3)
+    assert (res.n_train, res.n_test, res.heldout_source) == (225, 75, "seeded split (0.25)")
+    assert res.heldout[("ye_exp", "web_loss")].spearman > 0.99
     tf = res.fits[("ye_exp", "web_loss")]
     sd = np.nanstd(tf.draws, axis=0)
     assert tf.n_failed == 0 and np.all(sd > 0)
@@ -132,3 +135,15 @@ def test_nested_prediction_needs_three_sizes():
     with pytest.raises(FitError, match="size law: a decay law needs at least 3 distinct x values, got 2"):
         nested_mixing_prediction(ids[keep], st[keep], nn[keep], losses[keep], mixtures, ["a", "b", "c"],
                                  target_steps=1e4, target_params=1e9)
+
+
+def test_own_domains_match_by_name_or_explicitly():
+    domains = ["train_the_pile_pubmed_central", "train_the_pile_pubmed_abstracts", "train_the_pile_pile_cc"]
+    targets = ["metric/the_pile_pubmed_abstracts_val_loss", "metric/the_pile_pile_cc_val_loss", "c4_en"]
+    assert match_own_domains(domains, targets) == {targets[0]: 1, targets[1]: 2, "c4_en": None}
+    assert match_own_domains(domains, targets, {"c4_en": domains[2]})["c4_en"] == 2
+    with pytest.raises(SpecError, match="own domain 'web' of target 'c4_en' is not a train domain"):
+        match_own_domains(domains, targets, {"c4_en": "web"})
+    w = random_mixtures(40, 3, seed=0)
+    with pytest.raises(FitError, match="needs the train domain matching target 'c4_en'"):
+        fit_mixing_study(w, np.ones((40, 1)), domains, ["c4_en"], laws=("ye_exp_own",), n_resamples=2)

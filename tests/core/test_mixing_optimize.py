@@ -103,7 +103,6 @@ def test_infeasible_bounds_are_spec_errors(study):
         optimize_mixture(study, objective_weights={"nope": 1.0})
 
 
-@pytest.mark.slow
 def test_regmix_mixture_for_pile_cc_improves_on_the_human_mixture(shared_data):
     data = shared_data / "regmix" / "data"
     runs = read_mixture_runs(data / "train_mixture_1m.csv", data / "train_pile_loss_1m.csv")

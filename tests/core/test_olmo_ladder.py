@@ -88,6 +88,7 @@ def _final_points(runs, values):
     return X, y, [r["run"] for r in runs]
 
 
+@pytest.mark.slow
 def test_c4_loss_of_7b_4t(ladder):
     runs, target = ladder
     X, y, ids = _final_points(runs, lambda f: _col(f, C4))

@@ -1,0 +1,88 @@
+"""Forecasts layer: compute-optimal allocations, target runs and downstream accuracy, ranked by backtests."""
+
+import polars as pl
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+
+from assets.metadata import image, preview
+from pipelines.partitions import study_partitions
+from pipelines.resources import Warehouse
+from scaling.plan.figures import backtest_figure, frontier_figure, isoflop_figure
+from scaling.plan.forecasts import forecast_study
+from scaling.plan.restore import restore_fits
+from warehouse.lake import drop_study, read_table, write_table
+from warehouse.tables import BACKTEST_SUMMARY, FORECASTS
+
+DEPS = ["law_fits", "backtests", "law_draws", "points", "runs"]
+
+
+def _save(p, table, study, rows):
+    frame = table.conform(pl.DataFrame(rows, infer_schema_length=None).with_columns(study=pl.lit(study))) \
+        if rows else table.empty()
+    if frame.height:
+        write_table(p.lake, table.name, study, frame)
+    else:
+        drop_study(p.lake, table.name, study)
+    return frame
+
+
+@multi_asset(
+    specs=[
+        AssetSpec("forecasts", deps=DEPS, group_name="forecasts", kinds={"parquet"},
+                  partitions_def=study_partitions, description=FORECASTS.doc),
+        AssetSpec("backtest_summary", deps=DEPS, group_name="forecasts", kinds={"parquet"},
+                  partitions_def=study_partitions, description=BACKTEST_SUMMARY.doc),
+    ],
+    partitions_def=study_partitions,
+)
+def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
+    spec = warehouse.load(context.partition_key)
+    p = warehouse.paths
+    law_fits = read_table(p.lake, "law_fits", spec.name)
+    points = read_table(p.lake, "points", spec.name)
+    runs = read_table(p.lake, "runs", spec.name)
+    if law_fits is None or points is None:
+        for table in (FORECASTS, BACKTEST_SUMMARY):
+            drop_study(p.lake, table.name, spec.name)
+        yield MaterializeResult(asset_key="forecasts", metadata={"dagster/row_count": 0, "note": "no fits"})
+        yield MaterializeResult(asset_key="backtest_summary", metadata={"dagster/row_count": 0})
+        return
+    backtests = read_table(p.lake, "backtests", spec.name)
+    backtests = backtests if backtests is not None else pl.DataFrame(schema={"law": pl.Utf8, "target": pl.Utf8,
+                                                                            "run": pl.Utf8})
+    fits = restore_fits(law_fits, read_table(p.lake, "law_draws", spec.name))
+    result = forecast_study(spec.name, spec.forecasts, spec.flops_convention, fits, backtests.to_dicts(),
+                            points, runs)
+    for msg in result.messages:
+        context.log.info(f"{spec.name}: {msg}")
+    table = _save(p, FORECASTS, spec.name, result.rows)
+    summary = _save(p, BACKTEST_SUMMARY, spec.name, result.summary)
+    warehouse.refresh_catalog()
+
+    plots = {}
+    folder = p.plots / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for target in law_fits["target"].unique().sort().to_list():
+        best = summary.filter((pl.col("target") == target) & (pl.col("rank") == 1))
+        law = best["law"][0] if best.height else law_fits.filter(pl.col("target") == target)["law"][0]
+        f = frontier_figure(folder / f"frontier_{target.replace('/', '_')}.png", spec.name, target, law, points,
+                            table, backtests)
+        if f:
+            plots[f"plot_frontier_{target}"] = image(f)
+        f = isoflop_figure(folder / f"isoflop_{target.replace('/', '_')}.png", spec.name, target, points, runs)
+        if f:
+            plots[f"plot_isoflop_{target}"] = image(f)
+    f = backtest_figure(folder / "backtests.png", spec.name, backtests)
+    if f:
+        plots["plot_backtests"] = image(f)
+    headline = table.filter(pl.col("recommended") & (pl.col("kind") == "compute_optimal")).select(
+        "law", "target", "flops", "params", "tokens", "tokens_per_param", "predicted", "ci_low", "ci_high",
+        "extrapolation")
+    others = table.filter(pl.col("kind") != "compute_optimal").select(
+        "law", "target", "kind", "name", "params", "tokens", "predicted", "ci_low", "ci_high", "actual", "rel_error")
+    yield MaterializeResult(asset_key="forecasts", metadata={
+        "dagster/row_count": table.height, "recommended_compute_optimal": preview(headline, 20),
+        "targets_and_downstream": preview(others, 30), "plots": MetadataValue.path(str(folder)), **plots})
+    yield MaterializeResult(asset_key="backtest_summary", metadata={
+        "dagster/row_count": summary.height, "ranking": preview(summary.select(
+            "group_name", "law", "target", "n_heldout", "mean_abs_rel_error", "max_abs_rel_error", "coverage",
+            "rank", "verdict"), 30)})

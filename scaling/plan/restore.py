@@ -1,0 +1,40 @@
+"""Rebuild fits and their bootstrap draws from the `law_fits` and `law_draws` tables."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+
+from scaling.fit.bootstrap import BootstrapResult
+from scaling.fit.result import FitResult
+from scaling.laws import get_law
+
+Key = tuple[str, str, str]  # (group_name, law, target)
+
+
+def restore_fits(law_fits: pl.DataFrame, law_draws: pl.DataFrame | None) -> dict[Key, tuple[FitResult, BootstrapResult | None]]:
+    """One (fit, bootstrap) per group, law and target; derived quantities are skipped."""
+    out = {}
+    for (group, law_name, target), rows in law_fits.group_by("group_name", "law", "target", maintain_order=True):
+        law = get_law(law_name)
+        values = dict(zip(rows["parameter"], rows["estimate"]))
+        first = rows.row(0, named=True)
+        settings = json.loads(first["settings"] or "{}")
+        fit = FitResult(
+            law=law, params={p: float(values[p]) for p in law.param_names}, objective=float(first["objective"]),
+            converged=bool(first["converged"]), message="restored from law_fits", n_points=int(first["n_points"]),
+            n_runs=int(first["n_runs"]), n_starts=0,
+            flags=[f for f in (first["flags"] or "").split(",") if f], settings=settings)
+        boot = None
+        if law_draws is not None and law_draws.height:
+            d = law_draws.filter((pl.col("group_name") == group) & (pl.col("law") == law_name)
+                                 & (pl.col("target") == target))
+            if d.height:
+                wide = d.pivot(on="parameter", index="draw", values="value").sort("draw")
+                draws = np.column_stack([wide[p].to_numpy() for p in law.param_names])
+                boot = BootstrapResult(law=law, fit=fit, param_names=law.param_names, draws=draws,
+                                       converged=np.ones(draws.shape[0], dtype=bool))
+        out[(group, law_name, target)] = (fit, boot)
+    return out

@@ -1,0 +1,78 @@
+"""Study files are validated up front; errors name the study, the source and the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from scaling.errors import SpecError
+from scaling.spec import discover_studies, load_study
+
+BASE = """
+[study]
+name = "s1"
+
+[[sources]]
+name = "logs"
+kind = "training_logs"
+location = "logs/*.csv"
+format = "csv"
+[sources.metrics]
+loss = "train/loss"
+"""
+
+
+def load(tmp_path, text):
+    p = tmp_path / "s1.toml"
+    p.write_text(text)
+    return load_study(p)
+
+
+def test_shipped_studies_are_valid():
+    from helpers_paths import REPO
+
+    for folder in (REPO / "studies", REPO / "studies" / "public"):
+        for path in discover_studies(folder):
+            spec = load_study(path)
+            assert spec.sources
+
+
+@pytest.mark.parametrize("text, field, words", [
+    (BASE.replace('name = "s1"', 'name = "s1"\ncolour = "red"'), "study.colour", "unknown key"),
+    (BASE.replace('format = "csv"', 'format = "csv"\ncolour = "red"'), "colour", "unknown key"),
+    (BASE.replace('kind = "training_logs"', 'kind = "logs"'), "kind", "expected one of"),
+    (BASE.replace('format = "csv"', 'format = "xlsx"'), "format", "expected one of"),
+    (BASE.replace('format = "csv"', 'format = "csv"\nunit = "nat"'), "unit", "expected one of"),
+    (BASE + '[sources.units]\nloss = "joules"\n', "units.loss", "expected one of"),
+    (BASE.replace('location = "logs/*.csv"\n', ""), "location", "missing required key"),
+    (BASE + '[sources.defaults]\nparams = "big"\n', "defaults.params", "expected float"),
+    (BASE + '[sources.defaults]\nwidth = 3\n', "defaults.width", "unknown run metadata key"),
+    (BASE + '[sources.columns]\nsteps = "_step"\n', "columns.steps", "unknown canonical column"),
+    (BASE.replace("[sources.metrics]\nloss = \"train/loss\"\n", ""), "metrics", "needs `metrics`"),
+    (BASE.replace('format = "csv"', 'format = "text"'), "options.pattern", "regex"),
+])
+def test_invalid_specs_name_the_field(tmp_path, text, field, words):
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, text)
+    err = info.value
+    assert err.where.study == "s1" and err.where.field == field and words in err.problem
+    if not field.startswith("study"):
+        assert err.where.source == "logs"
+
+
+def test_invalid_toml_names_the_file(tmp_path):
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, "[study\n")
+    assert "invalid TOML" in info.value.problem and info.value.where.file == "s1.toml"
+
+
+def test_fit_plan_validation(tmp_path):
+    from scaling.plan.fits import plan_fits
+
+    spec = load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchilla"\ntarget = "loss"\nbounds = { gamma = [0, 1] }\n')
+    with pytest.raises(SpecError) as info:
+        plan_fits(spec, None, None)
+    assert "no parameter 'gamma'" in info.value.problem
+    spec = load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchila"\ntarget = "loss"\n')
+    with pytest.raises(SpecError) as info:
+        plan_fits(spec, None, None)
+    assert "unknown law 'chinchila'" in info.value.problem

@@ -1,0 +1,89 @@
+"""The shipped public-data studies, materialized for real over ../shared/data."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from helpers import copy_study, query, run_study
+
+
+@pytest.fixture(scope="module")
+def public(tmp_path_factory, shared_data):
+    root = tmp_path_factory.mktemp("public")
+    return root / "studies", root / "warehouse", shared_data
+
+
+def materialize(public, name, selection=None):
+    studies, warehouse, shared = public
+    copy_study(name, studies, public=True, shared=shared)
+    run_study(studies, warehouse, name, selection=selection)
+    return warehouse
+
+
+def test_chinchilla_table_tokens_from_compute(public):
+    w = materialize(public, "chinchilla_epoch", selection=["raw_sources", "runs", "points", "quarantine"])
+    runs = query(w, "SELECT * FROM runs WHERE study = 'chinchilla_epoch'")
+    assert runs.height == 245
+    assert ((runs["tokens"] * 6 * runs["params"] / runs["flops"]) - 1).abs().max() < 1e-12
+
+
+def test_olmo_exports_target_tokens_from_steps_and_mixed_formatting(public, shared_data):
+    w = materialize(public, "olmo_ladder", selection=["raw_sources", "runs", "points", "quarantine"])
+    runs = query(w, "SELECT * FROM runs WHERE study = 'olmo_ladder'")
+    assert runs.height == 38
+    # the 7B target files have no token column: tokens = step x batch size in tokens
+    full = runs.filter(pl.col("run") == "peteish7_eval_full").row(0, named=True)
+    assert full["tokens"] == full["final_step"] * full["batch_tokens"]
+    # "3812622336" and "3812622336.0" both parse to the same number
+    raw = pl.read_csv(shared_data / "olmo_ladder/ladder-runs/190M-1xC.csv", infer_schema=False)
+    text = raw["throughput/total_tokens"].drop_nulls()
+    pts = query(w, "SELECT tokens FROM points WHERE run = '190M-1xC' AND metric = 'c4_loss' ORDER BY step")
+    assert pts["tokens"].to_list() == [float(t) for t in text if t][: pts.height]
+    metrics = query(w, "SELECT DISTINCT metric, unit FROM points WHERE study = 'olmo_ladder'")
+    units = dict(metrics.iter_rows())
+    assert units["c4_loss"] == "nats"
+    assert units["eval/downstream_bpb/hellaswag_val_rc_5shot_bpb"] == "bits_per_byte"
+    assert units["eval/downstream/hellaswag_val_rc_5shot_len_norm"] == "accuracy"
+    c4 = query(w, "SELECT value FROM points WHERE run = 'peteish7_eval_anneal' AND metric = 'c4_loss'")
+    assert c4["value"].to_list() == pytest.approx([2.4829182624816895])
+
+
+def test_pythia_ablations_align_with_standard_runs_on_tokens(public):
+    w = materialize(public, "pythia", selection=["raw_sources", "runs", "points", "quarantine"])
+    pts = query(w, """
+        SELECT a.tokens, a.step AS step_std, b.step AS step_ablation
+        FROM points a JOIN points b ON a.tokens = b.tokens AND a.metric = b.metric
+        WHERE a.run = 'pythia-410m' AND b.run = 'pythia-410m-0.5MtokBS' AND a.metric = 'lambada_openai/acc'""")
+    assert pts.height >= 10
+    assert (pts["step_ablation"] == 4 * pts["step_std"]).all()
+    runs = query(w, "SELECT run, batch_tokens, params FROM runs WHERE run LIKE 'pythia-1.4b%' ORDER BY run")
+    assert runs.rows() == [("pythia-1.4b", 2097152.0, 1414647808.0), ("pythia-1.4b-1MtokBS", 1048576.0, 1414647808.0),
+                           ("pythia-1.4b-deduped", 2097152.0, 1414647808.0)]
+
+
+def test_nanogpt_text_logs_in_two_dialects(public):
+    w = materialize(public, "nanogpt", selection=["raw_sources", "runs", "points", "quarantine"])
+    final = query(w, "SELECT group_name, value FROM points WHERE metric = 'val_loss' AND is_final ORDER BY value")
+    assert final["value"].to_list() == pytest.approx(sorted([2.7737, 3.2752, 3.276, 3.2858, 3.275959, 3.3406]))
+    assert "optimizer=soap" in final["group_name"].to_list()
+
+
+def test_regmix_mixtures_join_on_index(public):
+    w = materialize(public, "regmix", selection=["raw_sources", "mixture_points"])
+    mp = query(w, "SELECT split, kind, count(DISTINCT run) AS runs, count(DISTINCT domain) AS domains "
+                  "FROM mixture_points GROUP BY ALL ORDER BY ALL")
+    assert mp.rows() == [("test", "loss", 256, 13), ("test", "weight", 256, 17), ("test_60m", "loss", 256, 13),
+                         ("test_60m", "weight", 256, 17), ("train", "loss", 512, 13), ("train", "weight", 512, 17)]
+    cc = query(w, "SELECT value FROM mixture_points WHERE split = 'train' AND run = '1' AND domain = 'pile_cc' "
+                  "AND kind = 'weight'")
+    assert cc["value"][0] == pytest.approx(0.787 / 1.0, abs=1e-9)
+
+
+def test_gemstone_fit_through_the_pipeline(public):
+    w = materialize(public, "gemstone")
+    fit = dict(query(w, "SELECT parameter, estimate FROM law_fits WHERE study = 'gemstone' AND law = 'chinchilla'")
+               .iter_rows())
+    assert fit["alpha"] == pytest.approx(0.2929, rel=0.01)
+    assert fit["beta"] == pytest.approx(0.7129, rel=0.01)
+    assert fit["E"] == pytest.approx(2.143, rel=0.01)
