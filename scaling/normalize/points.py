@@ -88,6 +88,11 @@ class _Problems:
         return pl.concat(self.frames) if self.frames else pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
 
+def _any(frame: pl.DataFrame, mask: pl.Expr) -> bool:
+    """Whether any row matches, without materializing the matching rows (the common case is none)."""
+    return bool(frame.select(mask.any()).item())
+
+
 def _columns_of(spec_value: str | list[str]) -> list[str]:
     return [spec_value] if isinstance(spec_value, str) else list(spec_value)
 
@@ -164,48 +169,57 @@ def normalize_source(raw: pl.DataFrame, src: SourceSpec, study: StudySpec,
     schema = dict(raw.schema)
     frame = raw.with_columns(_run=_run_expr(src, columns))
 
-    # Point-level numeric columns (step, tokens, ...) and metadata mapped from file columns.
-    parsed: dict[str, pl.Expr] = {}
-    for canon in (*_NUMERIC_POINT, *[k for k in RUN_METADATA if RUN_METADATA[k] in (int, float)]):
-        if canon in src.columns and canon not in ("metric", "value"):
-            col = _columns_of(src.columns[canon])[0]
-            value, bad = _parse(col, pl.Int64 if canon == "step" else pl.Float64, schema)
-            bad_rows = frame.filter(bad)
-            problems.add(bad_rows, col, pl.format("expected a number for {}, got '{}'", pl.lit(canon),
-                                                    pl.col(col).cast(pl.Utf8)))
-            frame = frame.filter(~bad)
-            parsed[canon] = value
-    frame = frame.with_columns([e.alias(f"_{k}") for k, e in parsed.items()])
-
-    index = ["_file", "_row", "_run", *[f"_{k}" for k in parsed]]
+    # Parse every mapped numeric column in one pass: a value column and a bad-cell flag each.
+    numeric = [k for k in (*_NUMERIC_POINT, *[k for k in RUN_METADATA if RUN_METADATA[k] in (int, float)])
+               if k in src.columns and k not in ("metric", "value")]
+    exprs, checks = [], []  # checks: (flag column, source column, reason, drops the whole row)
+    for canon in numeric:
+        col = _columns_of(src.columns[canon])[0]
+        value, bad = _parse(col, pl.Int64 if canon == "step" else pl.Float64, schema)
+        exprs += [value.alias(f"_{canon}"), bad.alias(f"_bad_{canon}")]
+        checks.append((f"_bad_{canon}", col, pl.format("expected a number for {}, got '{}'", pl.lit(canon),
+                                                        pl.col(col).cast(pl.Utf8)), True))
     if src.layout == "wide":
         metrics = _metric_columns(src, columns, first_file, study.name)
-        pieces = []
-        for name, col, unit in metrics:
+        for i, (name, col, unit) in enumerate(metrics):
             value, bad = _parse(col, pl.Float64, schema)
-            problems.add(frame.filter(bad), col, pl.format("expected a number, got '{}'", pl.col(col).cast(pl.Utf8)))
-            text_missing = pl.col(col).is_null() | (
-                (pl.col(col).cast(pl.Utf8).str.strip_chars() == "") if schema[col] == pl.Utf8 else pl.lit(False))
-            part = frame.filter(~bad & ~text_missing).select(
-                *index, pl.lit(name).alias("metric"), pl.lit(unit).alias("unit"),
-                value.alias("value"), pl.lit(None, dtype=pl.Float64).alias("_stderr_v"),
-                pl.col(col).cast(pl.Utf8).alias("_text"), pl.lit(col).alias("_column"))
-            pieces.append(part)
-        long = pl.concat(pieces) if pieces else None
+            exprs += [value.alias(f"_m{i}"), bad.alias(f"_bad_m{i}")]
+            checks.append((f"_bad_m{i}", col, pl.format("expected a number, got '{}'", pl.col(col).cast(pl.Utf8)),
+                           False))
+    else:
+        vcol = _columns_of(src.columns["value"])[0]
+        value, bad = _parse(vcol, pl.Float64, schema)
+        exprs += [value.alias("_value"), bad.alias("_bad_value")]
+        checks.append(("_bad_value", vcol, pl.format("expected a number, got '{}'", pl.col(vcol).cast(pl.Utf8)), True))
+    frame = frame.with_columns(exprs)
+    flagged = frame.select([pl.col(f).any() for f, *_ in checks]).row(0) if checks else ()
+    for (flag, col, reason, drop_row), hit in zip(checks, flagged):
+        if hit:
+            problems.add(frame.filter(pl.col(flag)), col, reason)
+            if drop_row:
+                frame = frame.filter(~pl.col(flag))
+
+    parsed = {k: pl.col(f"_{k}") for k in numeric}
+    index = ["_file", "_row", "_run", *[f"_{k}" for k in numeric]]
+    if src.layout == "wide":
+        names = {f"_m{i}": (name, unit, col) for i, (name, col, unit) in enumerate(metrics)}
+        long = frame.lazy().select(*index, *names).unpivot(on=list(names), index=index, variable_name="_mcol",
+                                                          value_name="value") \
+            .filter(pl.col("value").is_not_null()).with_columns(
+                metric=pl.col("_mcol").replace_strict({k: v[0] for k, v in names.items()}, return_dtype=pl.Utf8),
+                unit=pl.col("_mcol").replace_strict({k: v[1] for k, v in names.items()}, return_dtype=pl.Utf8),
+                _column=pl.col("_mcol").replace_strict({k: v[2] for k, v in names.items()}, return_dtype=pl.Utf8),
+                _stderr_v=pl.lit(None, dtype=pl.Float64)).drop("_mcol").collect()
     else:
         metric_cols = _columns_of(src.columns["metric"])
         metric_expr = pl.concat_str([pl.col(c).cast(pl.Utf8) for c in metric_cols], separator="/")
-        vcol = _columns_of(src.columns["value"])[0]
-        value, bad = _parse(vcol, pl.Float64, schema)
-        problems.add(frame.filter(bad), vcol, pl.format("expected a number, got '{}'", pl.col(vcol).cast(pl.Utf8)))
-        frame = frame.filter(~bad)
         names = frame.select(metric_expr.unique()).to_series().drop_nulls().to_list()
         unit_map = pl.col("metric").replace_strict({n: unit_of(n, src) for n in names}, default=src.unit,
                                                    return_dtype=pl.Utf8)
-        long = frame.with_columns(metric=metric_expr).filter(pl.col(vcol).is_not_null()).select(
-            *index, "metric", unit_map.alias("unit"), value.alias("value"),
+        long = frame.with_columns(metric=metric_expr).filter(pl.col("_value").is_not_null()).select(
+            *index, "metric", unit_map.alias("unit"), pl.col("_value").alias("value"),
             (pl.col("_stderr") if "stderr" in parsed else pl.lit(None, dtype=pl.Float64)).alias("_stderr_v"),
-            pl.col(vcol).cast(pl.Utf8).alias("_text"), pl.lit(vcol).alias("_column"))
+            pl.lit(vcol).alias("_column"))
     if long is None or long.height == 0:
         raise SourceError("no metric values found after mapping", file=first_file, **where)
 
@@ -214,10 +228,10 @@ def normalize_source(raw: pl.DataFrame, src: SourceSpec, study: StudySpec,
     negative = pl.col("unit").is_in(LOSS_UNITS) & (pl.col("value") < 0)
     for mask, reason in ((nonfinite, "expected a finite value for {}, got {}"),
                          (negative, "expected a non-negative loss for {}, got {}")):
-        bad_rows = long.filter(mask)
-        if bad_rows.height:
+        if _any(long, mask):
+            bad_rows = long.filter(mask)
             col = bad_rows["_column"][0]
-            problems.add(bad_rows, col, pl.format(reason, pl.col("metric"), pl.col("_text")))
+            problems.add(bad_rows, col, pl.format(reason, pl.col("metric"), pl.col("value").cast(pl.Utf8)))
             long = long.filter(~mask)
 
     # Per-run metadata: defaults < file columns < metadata table < per-run entries.
@@ -234,23 +248,26 @@ def normalize_source(raw: pl.DataFrame, src: SourceSpec, study: StudySpec,
     meta = resolve_run_metadata(runs, src, from_files=from_files, from_table=table_metadata)
     meta_df = metadata_frame(meta, study.group_by)
 
-    points = long.join(meta_df, left_on="_run", right_on="run", how="left")
+    # Run ids and metric names as enums: the joins and per-run windows below then hash small integers.
+    run_enum, metric_enum = pl.Enum(runs), pl.Enum(long["metric"].unique(maintain_order=True).to_list())
+    long = long.with_columns(pl.col("_run").cast(run_enum), pl.col("metric").cast(metric_enum))
+    points = long.join(meta_df.with_columns(pl.col("run").cast(run_enum)), left_on="_run", right_on="run",
+                       how="left")
     step = pl.col("_step").cast(pl.Int64) if "_step" in points.columns else pl.lit(None, dtype=pl.Int64)
     tok_col = pl.col("_tokens") if "_tokens" in points.columns else pl.lit(None, dtype=pl.Float64)
     flops_col = pl.col("_flops") if "_flops" in points.columns else pl.lit(None, dtype=pl.Float64)
     tokens = pl.coalesce(tok_col, step.cast(pl.Float64) * pl.col("batch_tokens"), flops_col / (6.0 * pl.col("params")))
     points = points.with_columns(step=step, tokens=tokens)
-    no_tokens = points.filter(pl.col("tokens").is_null())
-    if no_tokens.height:
-        problems.add(no_tokens, "tokens",
+    if _any(points, pl.col("tokens").is_null()):
+        problems.add(points.filter(pl.col("tokens").is_null()), "tokens",
                      "cannot derive tokens: map a `tokens` column, or `step` plus `batch_tokens` (column or run "
                      "metadata), or `flops` plus `params`")
         points = points.filter(pl.col("tokens").is_not_null())
 
     key = ["_run", "metric", pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_key")]
-    dup = points.with_columns(_n=pl.len().over(key), _first=pl.col("_row").min().over(key)).filter(
-        (pl.col("_n") > 1) & (pl.col("_row") != pl.col("_first")))
-    if dup.height:
+    if points.select(pl.struct(key).n_unique()).item() < points.height:
+        dup = points.with_columns(_n=pl.len().over(key), _first=pl.col("_row").min().over(key)).filter(
+            (pl.col("_n") > 1) & (pl.col("_row") != pl.col("_first")))
         problems.add(dup, dup["_column"][0], pl.format(
             "duplicated step {} for run '{}', metric '{}' (first seen at line/row {})",
             pl.coalesce(pl.col("step").cast(pl.Utf8), pl.col("tokens").cast(pl.Utf8)), pl.col("_run"),
@@ -264,16 +281,16 @@ def normalize_source(raw: pl.DataFrame, src: SourceSpec, study: StudySpec,
     loss_nats = to_nats_expr(pl.col("value"), pl.col("unit"), pl.col("bytes_per_token"))
     order = pl.coalesce(pl.col("tokens"), pl.col("step").cast(pl.Float64))
     is_final = pl.lit(True) if src.final == "all" else (order == order.max().over(["_run", "metric"]))
-    points = points.with_columns(flops=flops, learning_rate=pl.col("_learning_rate") if "_learning_rate"
-                                 in points.columns else pl.lit(None, dtype=pl.Float64), loss_nats=loss_nats)
+    points = points.lazy().with_columns(flops=flops, learning_rate=pl.col("_learning_rate") if "_learning_rate"
+                                        in points.columns else pl.lit(None, dtype=pl.Float64), loss_nats=loss_nats)
     points = points.with_columns(
         bits_per_byte=bits_per_byte_expr(pl.col("value"), pl.col("unit"), pl.col("loss_nats"), pl.col("bytes_per_token")),
         is_final=is_final,
     ).select(
-        pl.lit(study.name).alias("study"), pl.lit(src.name).alias("source"), pl.col("_run").alias("run"),
-        "group_name", "step", "tokens", "flops", "learning_rate", "metric", "unit", "value", "loss_nats",
+        pl.lit(study.name).alias("study"), pl.lit(src.name).alias("source"), pl.col("_run").cast(pl.Utf8).alias("run"),
+        "group_name", "step", "tokens", "flops", "learning_rate", pl.col("metric").cast(pl.Utf8), "unit", "value", "loss_nats",
         "bits_per_byte", pl.col("_stderr_v").alias("stderr"), "is_final", pl.col("_file").alias("file"),
         pl.col("_row").cast(pl.Int64).alias("row"),
-    )
+    ).collect()
     return NormalizedSource(points=points, run_metadata=meta_df.filter(pl.col("run").is_in(points["run"].unique().implode())),
                             quarantine=problems.frame())

@@ -1,0 +1,229 @@
+"""The Dagster UI in a real browser: materialize the example studies, serve them, look at them.
+
+`scaling run` fills a temp warehouse and instance; `dagster-webserver` serves that instance; Debian's
+headless chromium (driven by Playwright, no browser download) opens the asset graph, a study's
+`law_fits` partition, its checks and the automation page. Screenshots land in
+``test-artifacts/ui/`` of the checkout.
+
+Without ``/usr/bin/chromium`` the tests skip, unless SCALING_REQUIRE_BROWSER=1 (set by .ci/run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO / "test-artifacts" / "ui"
+STUDIES = ("example_checkpoints", "example_mixture", "example_sweep")
+FIT_STUDY = "example_sweep"
+SERVER_TIMEOUT = 90.0
+
+
+def _require_browser() -> None:
+    if not CHROMIUM.exists():
+        reason = f"the Debian chromium binary {CHROMIUM} is missing (apt-get install -y chromium)"
+        if os.environ.get("SCALING_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "the playwright package is not installed (pip install playwright; no browser download needed)"
+        if os.environ.get("SCALING_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until_serving(base: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"dagster-webserver exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(base + "/server_info", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"dagster-webserver did not answer within {SERVER_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def graphql(base: str, query: str) -> dict:
+    request = urllib.request.Request(base + "/graphql", data=json.dumps({"query": query}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A webserver over a warehouse and instance that `scaling run` filled with the example studies."""
+    _require_browser()
+    tmp = tmp_path_factory.mktemp("ui")
+    env = {**os.environ, "SCALING_WAREHOUSE": str(tmp / "warehouse"), "DAGSTER_HOME": str(tmp / "dagster_home"),
+           "SCALING_STUDIES": str(REPO / "studies"), "DAGSTER_DISABLE_TELEMETRY": "1"}
+    run = subprocess.run([str(BIN / "scaling"), "run", "--quiet"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, f"scaling run failed:\n{run.stdout}\n{run.stderr}"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp / "webserver.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(BIN / "dagster-webserver"), "-m", "pipelines.definitions", "-h", "127.0.0.1",
+                                 "-p", str(port)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_serving(base, proc, log)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 1000}, base_url=server)
+            # the UI greets a new browser with a community dialog; mark it as seen
+            context.add_init_script("window.localStorage.setItem('communityNux', '1')")
+            page = context.new_page()
+            page.set_default_timeout(45_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def shot(page, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def see(page, text: str) -> None:
+    """Wait until `text` (exactly) is visible; the UI keeps hidden copies of labels for measuring."""
+    page.get_by_text(text, exact=True).filter(visible=True).first.wait_for()
+
+
+def metadata_entries(page, screenshots: bool = False) -> dict[str, dict]:
+    """The shown materialization's metadata: per key, its text and decoded images (folded markdown opened)."""
+    see(page, "dagster/row_count")
+    entries = {}
+    rows = page.locator("xpath=//tr[td][not(ancestor::td)]")  # not the rows of tables inside a value
+    for i in range(rows.count()):
+        cells = rows.nth(i).locator("xpath=./td")
+        texts = [t.strip() for t in cells.all_inner_texts()]
+        if len(texts) < 2 or not texts[0]:
+            continue
+        # key, [timestamp,] value, [actions]: the value is the last cell with content
+        key, value = texts[0], cells.nth(max(j for j, t in enumerate(texts) if t))
+        folded = value.get_by_text("[Show Markdown]")
+        if folded.count():
+            folded.first.click()
+            dialog = page.get_by_role("dialog")
+            dialog.wait_for()
+            page.wait_for_timeout(500)  # let embedded images decode
+            entries[key] = {"text": dialog.inner_text(), "images": _loaded_images(dialog)}
+            if screenshots:
+                shot(page, f"law_fits_{FIT_STUDY}_{key.replace('/', '_')}")
+            dialog.get_by_role("button", name="Close").click()
+            dialog.wait_for(state="hidden")
+        else:
+            entries[key] = {"text": value.inner_text(), "images": _loaded_images(value)}
+    return entries
+
+
+def _loaded_images(locator) -> int:
+    return locator.locator("img").evaluate_all("imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
+
+
+def test_asset_graph_shows_the_layers_and_the_lineage_of_fits(page):
+    page.goto("/asset-groups")
+    for group in ("raw", "normalized", "fits"):
+        see(page, group)
+    shot(page, "asset_graph")
+    page.goto("/assets/law_fits?view=lineage&lineageScope=upstream&lineageDepth=4")
+    for name in ("raw_sources", "runs", "points", "law_fits"):
+        see(page, name)
+    see(page, f"{len(STUDIES)} partitions")
+    shot(page, "law_fits_lineage")
+
+
+def test_fit_partition_shows_every_study_and_the_fitted_parameters(page):
+    page.goto(f"/assets/law_fits?view=partitions&partition={FIT_STUDY}")
+    for study in STUDIES:
+        see(page, study)
+    see(page, f"Materialized ({len(STUDIES)})")
+    see(page, "dagster/row_count")
+    shot(page, f"law_fits_{FIT_STUDY}")
+    entries = metadata_entries(page, screenshots=True)
+    assert "parameters" in entries and "fits" in entries, sorted(entries)
+    parameters = entries["parameters"]["text"]
+    for word in ("chinchilla", "alpha", "beta", "estimate", "ci_low", "ci_high"):
+        assert word in parameters, f"{word!r} not in the parameters table"
+    assert "chinchilla" in entries["fits"]["text"]
+
+
+def test_fit_metadata_embeds_a_plot_image(page):
+    """A fit's materialization shows a plot (markdown with an embedded PNG) that the browser decodes."""
+    page.goto(f"/assets/law_fits?view=partitions&partition={FIT_STUDY}")
+    entries = metadata_entries(page)
+    with_images = sorted(k for k, e in entries.items() if e["images"])
+    assert with_images, f"no metadata entry of law_fits[{FIT_STUDY}] shows an image; entries: {sorted(entries)}"
+
+
+def test_checks_tab_lists_the_fit_checks(page):
+    from assets.fits import FIT_CHECKS
+
+    page.goto("/assets/law_fits?view=checks")
+    for name in FIT_CHECKS:
+        see(page, name)
+    page.get_by_text("fit_converged", exact=True).filter(visible=True).first.click()
+    page.get_by_text("This is a blocking asset check").filter(visible=True).first.wait_for()
+    see(page, "Passed")
+    shot(page, "law_fits_checks")
+
+
+def test_sensors_and_schedule_are_running_by_default(page, server):
+    data = graphql(server, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+        sensors { name sensorState { status } } schedules { name scheduleState { status } } } } } }""")
+    nodes = data["repositoriesOrError"]["nodes"]
+    status = {s["name"]: s["sensorState"]["status"] for n in nodes for s in n["sensors"]}
+    status |= {s["name"]: s["scheduleState"]["status"] for n in nodes for s in n["schedules"]}
+    assert status == {"study_files_sensor": "RUNNING", "study_automation": "RUNNING",
+                      "refresh_url_sources": "RUNNING"}
+    page.goto("/automation")
+    for name in status:
+        see(page, name)
+    shot(page, "automation")
