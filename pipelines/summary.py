@@ -14,6 +14,28 @@ def _count(con, sql: str, params: list) -> int:
         return 0
 
 
+def _fmt(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _headlines(con, study: str) -> list[str]:
+    """The recommended law's compute-optimal forecast at 10x the largest observed budget, per target."""
+    try:
+        rows = con.execute(
+            "SELECT law, target, flops, params, tokens, predicted, ci_low, ci_high, extrapolation FROM forecasts "
+            "WHERE study = ? AND kind = 'compute_optimal' AND recommended "
+            "QUALIFY row_number() OVER (PARTITION BY group_name, target ORDER BY abs(ln(extrapolation / 10))) = 1 "
+            "ORDER BY target", [study]).fetchall()
+    except duckdb.Error:
+        return []
+    out = []
+    for law, target, c, n, d, p, lo, hi, x in rows:
+        alloc = f"N_opt={_fmt(n, '.3g')}, D_opt={_fmt(d, '.3g')}, " if n is not None else ""
+        out.append(f"      forecast ({law}, best in backtests): C={_fmt(c, '.2e')} FLOPs ({_fmt(x, '.0f')}x the "
+                   f"largest run) -> {alloc}{target}={_fmt(p, '.4f')} [{_fmt(lo, '.4f')}, {_fmt(hi, '.4f')}]")
+    return out
+
+
 def summary_lines(warehouse: Warehouse, studies: list[str], seconds: float) -> list[str]:
     p = warehouse.paths
     lines = [f"Summary ({len(studies)} studies, {seconds:.1f}s)"]
@@ -28,18 +50,7 @@ def summary_lines(warehouse: Warehouse, studies: list[str], seconds: float) -> l
             if mixtures:
                 line += f"  mixtures {mixtures:>4}"
             lines.append(line)
-            try:
-                row = con.execute(
-                    "SELECT law, target, flops, params, tokens, predicted, ci_low, ci_high FROM forecasts "
-                    "WHERE study = ? AND kind = 'compute_optimal' AND recommended ORDER BY flops LIMIT 1 OFFSET 2",
-                    [name]).fetchall()
-                row = row[0] if row else None
-            except duckdb.Error:
-                row = None
-            if row:
-                law, target, c, n, d, pred, lo, hi = row
-                lines.append(f"      headline: at C={c:.2e} FLOPs, {law} says N_opt={n:.3g}, D_opt={d:.3g}, "
-                             f"{target}={pred:.4f} [{lo:.4f}, {hi:.4f}]")
+            lines += _headlines(con, name)
     finally:
         con.close()
     lines.append(f"  catalog: {p.catalog}  (scaling sql \"SELECT * FROM runs LIMIT 5\")")

@@ -74,8 +74,9 @@ def backtest(law: Law | str, X: Mapping[str, np.ndarray], y, runs, compute, *,
 
     runs: run id per point (``None``: each point its own run). compute: per-point compute used
     to rank runs (their maximum) and to pick each held-out run's final point. points:
-    ``"final"`` (each held-out run's largest-compute point) or ``"all"``. Intervals come from
-    ``bootstrap`` (``n_resamples``, over the training runs) of the restricted fit; with
+    ``"final"`` (each held-out run's largest-compute point) or ``"all"``. Intervals are prediction
+    intervals: ``bootstrap`` draws (``n_resamples``, over the training runs) of the restricted fit,
+    each with a resampled residual of that fit added (a new run scatters around the law); with
     ``n_resamples=0`` they are omitted (nan, covered None).
     """
     law = get_law(law)
@@ -106,7 +107,8 @@ def backtest(law: Law | str, X: Mapping[str, np.ndarray], y, runs, compute, *,
     Xt = {v: np.asarray(X[v], dtype=float)[targets] for v in law.variables}
     pred = fit.predict(Xt)
     if boot is not None:
-        _, lo, hi = boot.predict_interval(Xt, level)
+        # a held-out run is one new observation: parameter uncertainty plus the scatter of runs
+        lo, hi = boot.prediction_interval(Xt, Xtr, y[train], level, seed=seed)
     else:
         lo = hi = np.full(targets.size, np.nan)
     rows = []

@@ -167,7 +167,8 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
     step1 = loss.filter(pl.col("is_final") & ~pl.col("run").is_in(held)).join(
         runs.select("run", "params"), on="run").drop_nulls(["params", "tokens", "value"])
     frac = float(d.get("min_tokens_fraction", 0.1))
-    pairs = loss.join(acc.select("run", "step", pl.col("value").alias("acc")), on=["run", "step"]) \
+    key = pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_k")
+    pairs = loss.with_columns(key).join(acc.select("run", key, pl.col("value").alias("acc")), on=["run", "_k"]) \
         .filter(~pl.col("run").is_in(held)) \
         .filter(pl.col("tokens") >= frac * pl.col("tokens").max().over("run"))
     fixed = {k: float(d[k]) for k in ("floor", "ceiling") if k in d}

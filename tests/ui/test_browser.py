@@ -169,14 +169,20 @@ def _loaded_images(locator) -> int:
 
 
 def test_asset_graph_shows_the_layers_and_the_lineage_of_fits(page):
+    from playwright.sync_api import expect
+
     page.goto("/asset-groups")
     for group in ("raw", "normalized", "fits"):
         see(page, group)
     shot(page, "asset_graph")
-    page.goto("/assets/law_fits?view=lineage&lineageScope=upstream&lineageDepth=4")
-    for name in ("raw_sources", "runs", "points", "law_fits"):
+    page.goto("/assets/law_fits?view=lineage&lineageScope=upstream&lineageDepth=2")
+    shown = ("raw_sources", "runs", "points", "law_fits")
+    for name in shown:
         see(page, name)
-    see(page, f"{len(STUDIES)} partitions")
+    # every node has loaded its partition status: all studies materialized everywhere
+    expect(page.get_by_text(f"{len(STUDIES)} partitions", exact=True).filter(visible=True)).to_have_count(
+        len(shown), timeout=45_000)
+    expect(page.get_by_text("100% filled", exact=True).filter(visible=True)).to_have_count(len(shown))
     shot(page, "law_fits_lineage")
 
 
