@@ -5,16 +5,17 @@ import polars as pl
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetSpec,
                      MaterializeResult, multi_asset)
 
-from assets.metadata import preview
+from assets.metadata import image, preview
 from pipelines.partitions import study_partitions
 from pipelines.resources import Warehouse
 from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
+from scaling.plan.figures import backtest_figure, frontier_figure
 from scaling.plan.data import gather
 from scaling.plan.fits import plan_fits
 from scaling.plan.run import fit_group
 from warehouse.lake import drop_study, read_table, write_table
-from warehouse.tables import BACKTESTS, LAW_DRAWS, LAW_FITS
+from warehouse.tables import BACKTESTS, FORECASTS, LAW_DRAWS, LAW_FITS
 
 FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "intervals_reasonable",
               "backtest_error_small")
@@ -40,6 +41,7 @@ def _write(p, table, study: str, rows: list[dict]) -> pl.DataFrame:
                   partitions_def=study_partitions, description=LAW_DRAWS.doc),
     ],
     check_specs=[AssetCheckSpec(name, asset="law_fits", blocking=(name == "fit_converged"),
+                                partitions_def=study_partitions,
                                 description=f"fit check: {name.replace('_', ' ')}") for name in FIT_CHECKS],
     partitions_def=study_partitions,
 )
@@ -71,8 +73,21 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
         "points": g.fit.n_points, "runs": g.fit.n_runs, "usable": g.usable, "flags": ",".join(g.fit.flags),
         "backtest_error": (sum(abs(r["rel_error"]) for r in g.backtest_rows) / len(g.backtest_rows))
         if g.backtest_rows else None} for g in results]) if results else pl.DataFrame()
+    plots = {}
+    folder = p.plots / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for target in sorted({g.plan.target for g in results if not g.plan.by_run}):
+        f = frontier_figure(folder / f"fit_{target.replace('/', '_')}.png", spec.name, target,
+                            next(g.fit.law.name for g in results if g.plan.target == target), points,
+                            FORECASTS.empty(), backtests)
+        if f:
+            plots[f"plot_fit_{target}"] = image(f)
+    f = backtest_figure(folder / "fit_backtests.png", spec.name, backtests)
+    if f:
+        plots["plot_backtests"] = image(f)
     yield MaterializeResult(asset_key="law_fits", metadata={
-        "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60)})
+        "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60),
+        **plots})
     yield MaterializeResult(asset_key="backtests", metadata={
         "dagster/row_count": backtests.height,
         "preview": preview(backtests.select("law", "target", "run", "actual", "predicted", "ci_low", "ci_high",

@@ -27,7 +27,7 @@ INGEST_CHECKS = ("finite_nonnegative", "monotone_tokens", "unique_steps", "plaus
                   partitions_def=study_partitions, description=QUARANTINE.doc),
     ],
     check_specs=[AssetCheckSpec(name, asset="points" if name != "plausible_units" else "runs",
-                                description=f"ingest check: {name.replace('_', ' ')}") for name in INGEST_CHECKS],
+                                partitions_def=study_partitions, description=f"ingest check: {name.replace('_', ' ')}") for name in INGEST_CHECKS],
     partitions_def=study_partitions,
 )
 def normalized(context: AssetExecutionContext, warehouse: Warehouse):

@@ -31,7 +31,8 @@ def _configure(args: argparse.Namespace) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
     if not settings.exists():
-        settings.write_text("telemetry:\n  enabled: false\n")
+        # two cores: automation may want a run per study at once; queue them two at a time
+        settings.write_text("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 2\n")
     return root
 
 
@@ -57,7 +58,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     root = _configure(args)
     from pipelines.progress import run_studies
 
-    return run_studies(root, only=args.study, quiet=args.quiet)
+    return run_studies(root, only=args.study, quiet=args.quiet, parallel=args.parallel,
+                       multiprocess=args.multiprocess, summary=not args.no_summary)
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
@@ -100,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="materialize every asset of every study (the main job)")
     run.add_argument("--study", action="append", help="only this study (repeatable)")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
+    run.add_argument("--parallel", type=int, default=1, metavar="N",
+                     help="run N studies at once, each in its own process with the multiprocess executor")
+    run.add_argument("--multiprocess", action="store_true",
+                     help="run each study's steps in subprocesses (Dagster's multiprocess executor)")
+    run.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=_cmd_run)
     sql = sub.add_parser("sql", help="run a query on the DuckDB catalog (read-only)")
     sql.add_argument("query")

@@ -2,11 +2,9 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from pipelines.partitions import study_partitions
 
 all_studies_job = define_asset_job(
     "all_studies",
     selection=AssetSelection.all(),
-    partitions_def=study_partitions,
     description="Materialize every asset of one study partition (the main job).",
 )

@@ -57,8 +57,55 @@ def _failure(result) -> str:
     return "run failed"
 
 
-def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False) -> int:
+def _job():
+    """The main job, reconstructable in other processes (the multiprocess executor's steps)."""
     from pipelines.definitions import defs
+
+    return defs.resolve_job_def("all_studies")
+
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+def _run_one(name: str, instance: DagsterInstance, multiprocess: bool):
+    """One study partition: in this process, or with the multiprocess executor (steps in subprocesses)."""
+    if not multiprocess:
+        return _job().execute_in_process(partition_key=name, instance=instance, raise_on_error=False,
+                                         run_config=QUIET_LOGS)
+    from dagster import execute_job, reconstructable
+
+    with execute_job(reconstructable(_job), instance=instance, tags={"dagster/partition": name},
+                     run_config={**QUIET_LOGS, "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}},
+                     raise_on_error=False) as result:
+        result.all_events  # read the events while the result is open
+        return result
+
+
+def _run_parallel(names: list[str], parallel: int, quiet: bool) -> list[str]:
+    """Several studies at once, each in its own `scaling run` process using the multiprocess executor
+    (runs share the Dagster instance; each writes only its own study's Parquet partitions)."""
+    import subprocess
+
+    _say(f"running {len(names)} studies, {parallel} at a time, each with the multiprocess executor ...", quiet)
+    pending, running, failed = list(names), {}, []
+    while pending or running:
+        while pending and len(running) < parallel:
+            name = pending.pop(0)
+            cmd = [sys.executable, "-m", "pipelines.cli", "run", "--study", name, "--multiprocess", "--no-summary"]
+            running[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for name, proc in list(running.items()):
+            if proc.poll() is not None:
+                out = proc.stdout.read()
+                _say(out.rstrip(), quiet)
+                if proc.returncode != 0:
+                    failed.append(name)
+                del running[name]
+        time.sleep(0.2)
+    return failed
+
+
+def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, parallel: int = 1,
+                multiprocess: bool = False, summary: bool = True) -> int:
     from pipelines.resources import Warehouse
     from pipelines.summary import summary_lines
 
@@ -75,15 +122,11 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False) 
         return 2
     instance = DagsterInstance.get()
     register_studies(instance, names)
-    job = defs.resolve_job_def("all_studies")
     failed = []
     t0 = time.time()
-    for i, name in enumerate(names, start=1):
+
+    def report(i: int, name: str, result, start: float) -> None:
         _say(f"[{i}/{len(names)}] {name}", quiet)
-        start = time.time()
-        result = job.execute_in_process(
-            partition_key=name, instance=instance, raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
         for line in _step_lines(result):
             _say(line, quiet)
         if result.success:
@@ -91,10 +134,19 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False) 
         else:
             failed.append(name)
             print(f"    error: {_failure(result)}", file=sys.stderr)
+
+    if parallel <= 1:
+        for i, name in enumerate(names, start=1):
+            _say(f"running {name} ...", quiet)
+            start = time.time()
+            report(i, name, _run_one(name, instance, multiprocess), start)
+    else:
+        failed += _run_parallel(names, parallel, quiet)
     warehouse.refresh_catalog()
-    print()
-    for line in summary_lines(warehouse, names, time.time() - t0):
-        print(line)
+    if summary:
+        print()
+        for line in summary_lines(warehouse, names, time.time() - t0):
+            print(line)
     if failed:
         print(f"\n{len(failed)} of {len(names)} studies failed: {', '.join(failed)}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,12 @@ def graphql(base: str, query: str) -> dict:
         return json.loads(response.read())["data"]
 
 
+@dataclass
+class Served:
+    base: str
+    run: subprocess.CompletedProcess
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A webserver over a warehouse and instance that `scaling run` filled with the example studies."""
@@ -87,7 +94,6 @@ def server(tmp_path_factory):
            "SCALING_STUDIES": str(REPO / "studies"), "DAGSTER_DISABLE_TELEMETRY": "1"}
     run = subprocess.run([str(BIN / "scaling"), "run", "--quiet"], cwd=REPO, env=env, capture_output=True,
                          text=True, timeout=300)
-    assert run.returncode == 0, f"scaling run failed:\n{run.stdout}\n{run.stderr}"
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp / "webserver.log"
@@ -96,7 +102,7 @@ def server(tmp_path_factory):
                                  "-p", str(port)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_until_serving(base, proc, log)
-        yield base
+        yield Served(base, run)
     finally:
         proc.terminate()
         try:
@@ -114,7 +120,7 @@ def page(server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1500, "height": 1000}, base_url=server)
+            context = browser.new_context(viewport={"width": 1500, "height": 1000}, base_url=server.base)
             # the UI greets a new browser with a community dialog; mark it as seen
             context.add_init_script("window.localStorage.setItem('communityNux', '1')")
             page = context.new_page()
@@ -166,6 +172,11 @@ def metadata_entries(page, screenshots: bool = False) -> dict[str, dict]:
 
 def _loaded_images(locator) -> int:
     return locator.locator("img").evaluate_all("imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
+
+
+def test_the_example_studies_materialized(server):
+    """`scaling run` succeeded for every example study (the pages below show what it wrote either way)."""
+    assert server.run.returncode == 0, f"scaling run failed:\n{server.run.stdout}\n{server.run.stderr}"
 
 
 def test_asset_graph_shows_the_layers_and_the_lineage_of_fits(page):
@@ -222,7 +233,9 @@ def test_checks_tab_lists_the_fit_checks(page):
 
 
 def test_sensors_and_schedule_are_running_by_default(page, server):
-    data = graphql(server, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+    from playwright.sync_api import expect
+
+    data = graphql(server.base, """{ repositoriesOrError { ... on RepositoryConnection { nodes {
         sensors { name sensorState { status } } schedules { name scheduleState { status } } } } } }""")
     nodes = data["repositoriesOrError"]["nodes"]
     status = {s["name"]: s["sensorState"]["status"] for n in nodes for s in n["sensors"]}
@@ -232,4 +245,8 @@ def test_sensors_and_schedule_are_running_by_default(page, server):
     page.goto("/automation")
     for name in status:
         see(page, name)
+    for kind in ("Standard sensor", "Automation condition sensor"):
+        see(page, kind)
+    # the three toggles are on once their state has loaded
+    expect(page.locator("input[type=checkbox]:checked")).to_have_count(len(status))
     shot(page, "automation")
