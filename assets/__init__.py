@@ -8,6 +8,6 @@ from dagster import PreviewWarning
 # Dagster release; the pin keeps its behaviour fixed, so the warning is silenced here, once.
 warnings.filterwarnings("ignore", category=PreviewWarning, message="Specifying a partitions_def on an AssetCheckSpec")
 
-from assets import fits  # noqa: E402, forecasts, mixing, mixture_points, normalized, raw
+from assets import fits, forecasts, mixing, mixture_points, normalized, raw  # noqa: E402
 
 ASSET_MODULES = [raw, normalized, mixture_points, fits, forecasts, mixing]
