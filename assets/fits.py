@@ -14,21 +14,13 @@ from scaling.plan.figures import backtest_figure, frontier_figure
 from scaling.plan.data import gather
 from scaling.plan.fits import plan_fits
 from scaling.plan.run import fit_group
-from warehouse.lake import drop_study, read_table, write_table
+from warehouse.lake import drop_study, read_table, replace_study_rows
 from warehouse.tables import BACKTESTS, FORECASTS, LAW_DRAWS, LAW_FITS
 
 FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "intervals_reasonable",
               "backtest_error_small")
 
 
-def _write(p, table, study: str, rows: list[dict]) -> pl.DataFrame:
-    frame = table.conform(pl.DataFrame(rows, infer_schema_length=None).with_columns(study=pl.lit(study))) \
-        if rows else table.empty()
-    if frame.height:
-        write_table(p.lake, table.name, study, frame)
-    else:
-        drop_study(p.lake, table.name, study)
-    return frame
 
 
 @multi_asset(
@@ -62,9 +54,9 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
                                  f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
                 results.append(fit_group(plan, data))
     fit_rows = [r for g in results for r in g.fit_rows()]
-    law_fits = _write(p, LAW_FITS, spec.name, fit_rows)
-    backtests = _write(p, BACKTESTS, spec.name, [r for g in results for r in g.backtest_rows])
-    draws = _write(p, LAW_DRAWS, spec.name, [r for g in results for r in g.draw_rows()])
+    law_fits = replace_study_rows(p.lake, LAW_FITS, spec.name, fit_rows)
+    backtests = replace_study_rows(p.lake, BACKTESTS, spec.name, [r for g in results for r in g.backtest_rows])
+    draws = replace_study_rows(p.lake, LAW_DRAWS, spec.name, [r for g in results for r in g.draw_rows()])
     warehouse.refresh_catalog()
     table = law_fits.select("group_name", "law", "target", "parameter", "estimate", "ci_low", "ci_high",
                             "converged", "flags")

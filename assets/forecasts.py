@@ -9,20 +9,12 @@ from pipelines.resources import Warehouse
 from scaling.plan.figures import backtest_figure, frontier_figure, isoflop_figure
 from scaling.plan.forecasts import forecast_study
 from scaling.plan.restore import restore_fits
-from warehouse.lake import drop_study, read_table, write_table
+from warehouse.lake import drop_study, read_table, replace_study_rows
 from warehouse.tables import BACKTEST_SUMMARY, FORECASTS
 
 DEPS = ["law_fits", "backtests", "law_draws", "points", "runs"]
 
 
-def _save(p, table, study, rows):
-    frame = table.conform(pl.DataFrame(rows, infer_schema_length=None).with_columns(study=pl.lit(study))) \
-        if rows else table.empty()
-    if frame.height:
-        write_table(p.lake, table.name, study, frame)
-    else:
-        drop_study(p.lake, table.name, study)
-    return frame
 
 
 @multi_asset(
@@ -54,8 +46,8 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
                             points, runs)
     for msg in result.messages:
         context.log.info(f"{spec.name}: {msg}")
-    table = _save(p, FORECASTS, spec.name, result.rows)
-    summary = _save(p, BACKTEST_SUMMARY, spec.name, result.summary)
+    table = replace_study_rows(p.lake, FORECASTS, spec.name, result.rows)
+    summary = replace_study_rows(p.lake, BACKTEST_SUMMARY, spec.name, result.summary)
     warehouse.refresh_catalog()
 
     plots = {}

@@ -8,18 +8,10 @@ from pipelines.partitions import study_partitions
 from pipelines.resources import Warehouse
 from scaling.plan.mixing import mixing_study
 from scaling.plots import plot_mixture_heldout
-from warehouse.lake import drop_study, read_table, write_table
+from warehouse.lake import drop_study, read_table, replace_study_rows
 from warehouse.tables import MIXING_LAWS, OPTIMAL_MIXTURES
 
 
-def _save(p, table, study, rows):
-    frame = table.conform(pl.DataFrame(rows, infer_schema_length=None).with_columns(study=pl.lit(study))) \
-        if rows else table.empty()
-    if frame.height:
-        write_table(p.lake, table.name, study, frame)
-    else:
-        drop_study(p.lake, table.name, study)
-    return frame
 
 
 @multi_asset(
@@ -45,8 +37,8 @@ def mixing(context: AssetExecutionContext, warehouse: Warehouse):
     result = mixing_study(spec.name, spec.mixing, mp)
     for msg in result.messages:
         context.log.info(f"{spec.name}: {msg}")
-    laws = _save(p, MIXING_LAWS, spec.name, result.law_rows)
-    mixture = _save(p, OPTIMAL_MIXTURES, spec.name, result.mixture_rows)
+    laws = replace_study_rows(p.lake, MIXING_LAWS, spec.name, result.law_rows)
+    mixture = replace_study_rows(p.lake, OPTIMAL_MIXTURES, spec.name, result.mixture_rows)
     warehouse.refresh_catalog()
     scores = laws.group_by("law", "target_domain").agg(pl.col("heldout_spearman").first(),
                                                       pl.col("heldout_mae").first()).sort("target_domain", "law")

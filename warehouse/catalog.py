@@ -20,6 +20,9 @@ import duckdb
 from warehouse.tables import TABLES, Table
 
 RAW_VIEW = "raw"
+# Written in the storage format of DuckDB 1.4, so clients from 1.4 on (the CLI from PyPI among
+# them) open it as well as the 2.x Python package the pipeline uses.
+STORAGE_VERSION = "v1.4.0"
 
 
 def _quote(path: Path) -> str:
@@ -71,8 +74,10 @@ def build_catalog(catalog: Path, lake: Path) -> Path:
     with _lock(catalog):
         tmp = catalog.with_name(f".{catalog.name}.{uuid.uuid4().hex}.tmp")
         try:
-            con = duckdb.connect(str(tmp))
+            con = duckdb.connect()
             try:
+                con.execute(f"ATTACH {_quote(tmp)} AS catalog (STORAGE_VERSION '{STORAGE_VERSION}')")
+                con.execute("USE catalog")
                 for table in TABLES.values():
                     con.execute(_view_sql(lake, table))
                 raw = _raw_view_sql(lake)
@@ -80,6 +85,8 @@ def build_catalog(catalog: Path, lake: Path) -> Path:
                     con.execute(raw)
                 con.execute("CREATE TABLE _catalog_state AS SELECT ? AS lake, ? AS state",
                             [str(lake), repr(sorted(view_state(lake).items()))])
+                con.execute("USE memory")
+                con.execute("DETACH catalog")
             finally:
                 con.close()
             os.replace(tmp, catalog)

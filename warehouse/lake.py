@@ -33,16 +33,6 @@ def atomic_write_parquet(frame: pl.DataFrame, target: Path) -> Path:
     return target
 
 
-def atomic_sink_parquet(lazy: pl.LazyFrame, target: Path) -> Path:
-    """Stream a lazy query to Parquet with bounded memory, then rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        lazy.sink_parquet(tmp, compression="zstd", statistics=True)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
 
 
 def atomic_write_json(obj: Any, target: Path) -> None:
@@ -55,6 +45,17 @@ def atomic_write_json(obj: Any, target: Path) -> None:
 def write_table(lake: Path, table: str, study: str, frame: pl.DataFrame) -> Path:
     """Replace one study's partition of a table."""
     return atomic_write_parquet(frame, partition_dir(lake, table, study) / "data.parquet")
+
+
+def replace_study_rows(lake: Path, table, study: str, rows: list[dict]) -> pl.DataFrame:
+    """Write `rows` as a study's partition of `table` (a `warehouse.tables.Table`), conformed to its
+    schema; with no rows, remove the partition so the table holds nothing stale for the study."""
+    if rows:
+        frame = table.conform(pl.DataFrame(rows, infer_schema_length=None).with_columns(study=pl.lit(study)))
+        write_table(lake, table.name, study, frame)
+        return frame
+    drop_study(lake, table.name, study)
+    return table.empty()
 
 
 def read_table(lake: Path, table: str, study: str) -> pl.DataFrame | None:

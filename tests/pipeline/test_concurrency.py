@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -14,6 +16,8 @@ import pytest
 from helpers import copy_study, query
 
 EXAMPLES = ("example_sweep", "example_checkpoints", "example_mixture")
+# the DuckDB command-line client installed with the test extras (package duckdb-cli)
+DUCKDB_CLI = shutil.which("duckdb") or str(Path(sys.executable).with_name("duckdb"))
 
 
 def env_for(tmp_path):
@@ -34,7 +38,7 @@ def test_parallel_studies_with_readers_on_the_catalog(tmp_path):
     env = env_for(tmp_path)
     catalog = tmp_path / "warehouse" / "catalog.duckdb"
     proc = scaling(env, "run", "--parallel", "3")
-    reads, errors = 0, []
+    reads, cli_reads, errors = 0, 0, []
     deadline = time.time() + 600
     while proc.poll() is None and time.time() < deadline:
         if catalog.exists():
@@ -47,10 +51,16 @@ def test_parallel_studies_with_readers_on_the_catalog(tmp_path):
                     con.close()
             except duckdb.Error as exc:  # a lock or a half-written file would show here
                 errors.append(str(exc))
+            cli = subprocess.run([DUCKDB_CLI, "-readonly", str(catalog), "SELECT count(*) FROM runs"],
+                                 capture_output=True, text=True)
+            if cli.returncode != 0:
+                errors.append(cli.stderr)
+            else:
+                cli_reads += 1
         time.sleep(0.1)
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, out
-    assert errors == [] and reads > 10
+    assert errors == [] and reads > 10 and cli_reads > 10
     w = tmp_path / "warehouse"
     runs = query(w, "SELECT study, count(*) AS n FROM runs GROUP BY study ORDER BY study")
     assert runs.rows() == [("example_checkpoints", 30), ("example_sweep", 30)]
