@@ -10,7 +10,7 @@ from pipelines.partitions import study_partitions
 from pipelines.resources import Warehouse
 from scaling.normalize.checks import ingest_checks
 from scaling.normalize.study import normalize_study
-from warehouse.lake import drop_study, write_table
+from warehouse.lake import atomic_sink_parquet, drop_study, partition_dir, write_table
 from warehouse.raw import read_raw
 from warehouse.tables import POINTS, QUARANTINE, RUNS
 
@@ -33,31 +33,42 @@ INGEST_CHECKS = ("finite_nonnegative", "monotone_tokens", "unique_steps", "plaus
 def normalized(context: AssetExecutionContext, warehouse: Warehouse):
     spec = warehouse.load(context.partition_key)
     p = warehouse.paths
-    result = normalize_study(spec, lambda source: read_raw(p.lake, spec.name, source), p.downloads)
-    if result.points.height == 0:
+    spill = p.root / "tmp"
+    spill.mkdir(parents=True, exist_ok=True)
+    result = normalize_study(spec, lambda source: read_raw(p.lake, spec.name, source, lazy=True), p.downloads,
+                             spill_dir=spill)
+    if result.points is None:
         for table in ("points", "runs"):
             drop_study(p.lake, table, spec.name)
-        points, runs = POINTS.empty(), RUNS.empty()
+        points, runs = POINTS.empty().lazy(), RUNS.empty()
     else:
-        points, runs = POINTS.conform(result.points), RUNS.conform(result.runs)
-        write_table(p.lake, "points", spec.name, points)
+        runs = RUNS.conform(result.runs)
+        # streamed to Parquet: the points of a large source are never all in memory
+        try:
+            target = atomic_sink_parquet(POINTS.conform(result.points), partition_dir(p.lake, "points", spec.name)
+                                         / "data.parquet")
+        finally:
+            result.cleanup()
         write_table(p.lake, "runs", spec.name, runs)
+        points = pl.scan_parquet(target)
     quarantine = QUARANTINE.conform(result.quarantine)
     if quarantine.height:
         write_table(p.lake, "quarantine", spec.name, quarantine)
     else:
         drop_study(p.lake, "quarantine", spec.name)
     warehouse.refresh_catalog()
-    context.log.info(f"{spec.name}: {runs.height} runs, {points.height} points, {quarantine.height} quarantined")
-    metrics = points.group_by("metric").agg(points=pl.len(), runs=pl.col("run").n_unique()).sort("metric")
+    metrics = points.group_by("metric").agg(points=pl.len(), runs=pl.col("run").n_unique()).sort("metric") \
+        .collect(engine="streaming")
+    n_points = int(metrics["points"].sum())
+    context.log.info(f"{spec.name}: {runs.height} runs, {n_points} points, {quarantine.height} quarantined")
     yield MaterializeResult(asset_key="runs", metadata={
         "dagster/row_count": runs.height, "preview": preview(runs.select(
             "run", "group_name", "params", "tokens", "flops", "tokens_per_param", "n_points"), 15)})
     yield MaterializeResult(asset_key="points", metadata={
-        "dagster/row_count": points.height, "metrics": preview(metrics, 30), "preview": preview(points.head(8))})
+        "dagster/row_count": n_points, "metrics": preview(metrics, 30), "preview": preview(points.head(8).collect())})
     yield MaterializeResult(asset_key="quarantine", metadata={
         "dagster/row_count": quarantine.height, "preview": preview(quarantine)})
-    if points.height == 0:
+    if n_points == 0:
         for name in INGEST_CHECKS:
             yield AssetCheckResult(asset_key="points" if name != "plausible_units" else "runs", check_name=name,
                                    passed=True, description="no training-log or results points in this study")

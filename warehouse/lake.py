@@ -35,6 +35,18 @@ def atomic_write_parquet(frame: pl.DataFrame, target: Path) -> Path:
 
 
 
+def atomic_sink_parquet(lazy: pl.LazyFrame, target: Path) -> Path:
+    """Stream a lazy query to Parquet with bounded memory, then rename it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        lazy.sink_parquet(tmp, compression="zstd", compression_level=1, statistics=True)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
 def atomic_write_json(obj: Any, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")

@@ -18,9 +18,10 @@ import polars as pl
 
 from scaling.errors import ScalingError, SourceError
 from scaling.sources import read_file
+from scaling.sources.csv_reader import scan_plain
 from scaling.sources.locate import ResolvedFile, resolve_location
 from scaling.spec import SourceSpec, StudySpec
-from warehouse.lake import atomic_write_json, atomic_write_parquet, partition_dir, read_manifest
+from warehouse.lake import atomic_sink_parquet, atomic_write_json, atomic_write_parquet, partition_dir, read_manifest
 
 MANIFEST = "_manifest.json"
 
@@ -78,6 +79,19 @@ def _read_all(study: StudySpec, src: SourceSpec, files: dict[str, list[ResolvedF
     return frame
 
 
+def _lazy_plain_csv(src: SourceSpec, files: dict[str, list[ResolvedFile]]) -> pl.LazyFrame | None:
+    """Every file of a log or results CSV source as one streaming scan, when all are plain CSV."""
+    if src.kind == "mixture_runs" or src.format != "csv":
+        return None
+    lazies = []
+    for f in files["data"]:
+        lazy = scan_plain(f.path, src.options, f.label)
+        if lazy is None:
+            return None
+        lazies.append(lazy)
+    return pl.concat(lazies, how="diagonal") if len(lazies) > 1 else lazies[0]
+
+
 def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, *, force: bool = False) -> LandedSource:
     """Resolve, hash, and (when changed) read and write one source's raw rows."""
     files = resolve_source(study, src, downloads)
@@ -90,21 +104,31 @@ def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, 
     if not force and old and target.exists() and {k: old.get(k) for k in manifest} == manifest:
         return LandedSource(src.name, old.get("rows", 0), sum(len(v) for v in files.values()), False, target,
                             old.get("columns", []))
-    frame = _read_all(study, src, files)
-    if frame.height == 0:
-        raise SourceError("the source has no rows", study=study.name, source=src.name)
-    frame = frame.with_columns(
-        _source=pl.lit(src.name),
-        _ingested_at=pl.lit(datetime.now(timezone.utc)).cast(pl.Datetime("us", "UTC")),
-    )
-    atomic_write_parquet(frame, target)
-    manifest.update(rows=frame.height, columns=frame.columns)
+    stamp = dict(_source=pl.lit(src.name),
+                 _ingested_at=pl.lit(datetime.now(timezone.utc)).cast(pl.Datetime("us", "UTC")))
+    try:
+        lazy = _lazy_plain_csv(src, files)
+    except ScalingError as exc:
+        raise exc.at(study=study.name, source=src.name) from None
+    if lazy is not None:  # large plain CSV logs stream to Parquet in bounded memory
+        atomic_sink_parquet(lazy.with_columns(**stamp), target)
+        meta = pl.read_parquet_schema(target)
+        rows, columns = pl.scan_parquet(target).select(pl.len()).collect().item(), list(meta)
+    else:
+        frame = _read_all(study, src, files)
+        if frame.height == 0:
+            raise SourceError("the source has no rows", study=study.name, source=src.name)
+        frame = frame.with_columns(**stamp)
+        atomic_write_parquet(frame, target)
+        rows, columns = frame.height, frame.columns
+    manifest.update(rows=rows, columns=columns)
     atomic_write_json(manifest, target.parent / MANIFEST)
-    return LandedSource(src.name, frame.height, sum(len(v) for v in files.values()), True, target, frame.columns)
+    return LandedSource(src.name, rows, sum(len(v) for v in files.values()), True, target, columns)
 
 
-def read_raw(lake: Path, study: str, source: str) -> pl.DataFrame:
+def read_raw(lake: Path, study: str, source: str, *, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
+    """A source's landed rows; lazy, so that a reader can pick the columns it needs."""
     f = partition_dir(lake, "raw", study, source) / "data.parquet"
     if not f.exists():
         raise SourceError("no raw data landed yet; materialize raw_sources first", study=study, source=source)
-    return pl.read_parquet(f)
+    return pl.scan_parquet(f) if lazy else pl.read_parquet(f)

@@ -37,12 +37,13 @@ class Table:
     def polars_schema(self) -> dict[str, pl.DataType]:
         return {c.name: _POLARS[c.type] for c in self.columns}
 
-    def conform(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def conform(self, frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
         """Select the documented columns in order, casting types; missing columns become nulls."""
         exprs = []
+        present = set(frame.collect_schema())
         for c in self.columns:
             dtype = _POLARS[c.type]
-            if c.name in frame.columns:
+            if c.name in present:
                 exprs.append(pl.col(c.name).cast(dtype, strict=False))
             else:
                 exprs.append(pl.lit(None, dtype=dtype).alias(c.name))

@@ -1,4 +1,8 @@
-"""Ingest checks on normalized points and runs; each returns (passed, summary, offending rows)."""
+"""Ingest checks on normalized points and runs; each returns (passed, summary, offending rows).
+
+`points` may be lazy (a scan of the written table): each check is an aggregate query that
+materializes only the offending rows it reports.
+"""
 
 from __future__ import annotations
 
@@ -17,30 +21,33 @@ class CheckOutcome:
     offending: pl.DataFrame
 
 
-def finite_nonnegative(points: pl.DataFrame) -> CheckOutcome:
+def _outcome(name: str, bad: pl.LazyFrame, summary: str) -> CheckOutcome:
+    n = bad.select(pl.len()).collect(engine="streaming").item()
+    return CheckOutcome(name, n == 0, summary.format(n=n), bad.head(20).collect())
+
+
+def finite_nonnegative(points: pl.DataFrame | pl.LazyFrame) -> CheckOutcome:
     """No NaN/inf values; no negative losses, tokens or compute."""
     loss_like = pl.col("unit").is_in(["nats", "bits", "bits_per_byte", "perplexity"])
-    bad = points.filter(~pl.col("value").is_finite() | (loss_like & (pl.col("value") < 0))
-                        | (pl.col("tokens") < 0) | (pl.col("flops") < 0))
-    return CheckOutcome("finite_nonnegative", bad.height == 0,
-                        f"{bad.height} non-finite or negative values", bad.head(20))
+    bad = points.lazy().filter(~pl.col("value").is_finite() | (loss_like & (pl.col("value") < 0))
+                               | (pl.col("tokens") < 0) | (pl.col("flops") < 0))
+    return _outcome("finite_nonnegative", bad, "{n} non-finite or negative values")
 
 
-def monotone_tokens(points: pl.DataFrame) -> CheckOutcome:
+def monotone_tokens(points: pl.DataFrame | pl.LazyFrame) -> CheckOutcome:
     """Within a run and metric, tokens never decrease as steps increase."""
-    ordered = points.filter(pl.col("step").is_not_null()).sort("run", "metric", "step")
+    ordered = points.lazy().select("run", "metric", "step", "tokens").filter(pl.col("step").is_not_null()) \
+        .sort("run", "metric", "step")
     bad = ordered.with_columns(_prev=pl.col("tokens").shift(1).over(["run", "metric"])).filter(
-        pl.col("_prev").is_not_null() & (pl.col("tokens") < pl.col("_prev")))
-    return CheckOutcome("monotone_tokens", bad.height == 0,
-                        f"{bad.height} points where tokens decrease while steps increase", bad.drop("_prev").head(20))
+        pl.col("_prev").is_not_null() & (pl.col("tokens") < pl.col("_prev"))).drop("_prev")
+    return _outcome("monotone_tokens", bad, "{n} points where tokens decrease while steps increase")
 
 
-def unique_steps(points: pl.DataFrame) -> CheckOutcome:
+def unique_steps(points: pl.DataFrame | pl.LazyFrame) -> CheckOutcome:
     """No run logs the same metric twice at one step."""
     key = ["run", "metric", pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_k")]
-    bad = points.with_columns(_n=pl.len().over(key)).filter(pl.col("_n") > 1)
-    return CheckOutcome("unique_steps", bad.height == 0, f"{bad.height} points share a run, metric and step",
-                        bad.drop("_n").head(20))
+    bad = points.lazy().group_by(key).agg(n=pl.len()).filter(pl.col("n") > 1)
+    return _outcome("unique_steps", bad, "{n} run/metric/step keys appear more than once")
 
 
 def plausible_units(runs: pl.DataFrame, low: float = 0.01, high: float = 1e5) -> CheckOutcome:

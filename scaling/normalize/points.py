@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +32,14 @@ QUARANTINE_SCHEMA = {"source": pl.Utf8, "file": pl.Utf8, "row": pl.Int64, "colum
 
 @dataclass
 class NormalizedSource:
-    points: pl.DataFrame
+    points: pl.LazyFrame  # reads intermediate files in `spill`: write it out, then call cleanup()
     run_metadata: pl.DataFrame
     quarantine: pl.DataFrame
+    spill: Path | None = None
+
+    def cleanup(self) -> None:
+        if self.spill is not None:
+            shutil.rmtree(self.spill, ignore_errors=True)
 
 
 def _parse(col: str, dtype: pl.DataType, frame_schema: dict) -> tuple[pl.Expr, pl.Expr]:
@@ -88,11 +95,6 @@ class _Problems:
         return pl.concat(self.frames) if self.frames else pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
 
-def _any(frame: pl.DataFrame, mask: pl.Expr) -> bool:
-    """Whether any row matches, without materializing the matching rows (the common case is none)."""
-    return bool(frame.select(mask.any()).item())
-
-
 def _columns_of(spec_value: str | list[str]) -> list[str]:
     return [spec_value] if isinstance(spec_value, str) else list(spec_value)
 
@@ -146,19 +148,75 @@ def _metric_columns(src: SourceSpec, columns: list[str], first_file: str, study:
     return found
 
 
-def normalize_source(raw: pl.DataFrame, src: SourceSpec, study: StudySpec,
-                     table_metadata: dict[str, dict] | None = None) -> NormalizedSource:
-    """Map, parse and check one source's raw rows; return points, per-run metadata and quarantined rows."""
+def _needed_columns(src: SourceSpec, columns: list[str]) -> list[str] | None:
+    """The raw columns normalization reads (None: all of them, as a filter may use any)."""
+    if src.filter:
+        return None
+    import re
+
+    names = {"_file", "_row"}
+    for spec_value in src.columns.values():
+        names.update(_columns_of(spec_value))
+    names.update(m.column for m in src.metrics)
+    names.update(c for c in columns for p in src.metric_columns if fnmatch.fnmatchcase(c, p))
+    names.update([src.run] if src.run in columns else re.findall(r"\{([^{}]+)\}", src.run))
+    return [c for c in columns if c in names]
+
+
+def _collect(lazy: pl.LazyFrame) -> pl.DataFrame:
+    return lazy.collect(engine="streaming")
+
+
+def _spill(lazy: pl.LazyFrame, path: Path) -> pl.LazyFrame:
+    """Stream a query to a temporary Parquet file and scan it: later passes read typed columns."""
+    lazy.sink_parquet(path, compression="lz4", statistics=False)
+    return pl.scan_parquet(path)
+
+
+def _flags(lazy: pl.LazyFrame, masks: list[pl.Expr]) -> list[bool]:
+    """Which masks match any row: one streaming pass, nothing materialized."""
+    if not masks:
+        return []
+    return list(_collect(lazy.select([m.any().alias(f"_f{i}") for i, m in enumerate(masks)])).row(0))
+
+
+def normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: StudySpec,
+                     table_metadata: dict[str, dict] | None = None, *,
+                     spill_dir: Path | None = None) -> NormalizedSource:
+    """Map, parse and check one source's raw rows (see `_normalize_source`); intermediate files go to a
+    fresh folder in `spill_dir`, removed here on failure and by `NormalizedSource.cleanup()` after use."""
+    spill = Path(tempfile.mkdtemp(prefix="normalize-", dir=spill_dir))
+    try:
+        return _normalize_source(raw, src, study, table_metadata, spill)
+    except BaseException:
+        shutil.rmtree(spill, ignore_errors=True)
+        raise
+
+
+def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: StudySpec,
+                      table_metadata: dict[str, dict] | None, spill: Path) -> NormalizedSource:
+    """Map, parse and check one source's raw rows; return points, per-run metadata and quarantined rows.
+
+    The text is parsed once, in a streaming pass that writes the typed values to a temporary Parquet
+    file (in `spill_dir`); the checks are aggregate queries over typed files that materialize only
+    offending rows, so memory stays bounded whatever the size of the source. `points` is lazy.
+    """
     where = {"study": study.name, "source": src.name}
-    if raw.height == 0:
+    base = raw.lazy()
+    columns = list(base.collect_schema())
+    needed = _needed_columns(src, columns)
+    if needed is not None:
+        base = base.select(needed)
+    first = _collect(base.select("_file").head(1))
+    if first.height == 0:
         raise SourceError("the source has no rows", **where)
-    first_file = str(raw["_file"][0])
+    first_file = str(first["_file"][0])
     if src.filter:
         try:
-            raw = raw.filter(pl.sql_expr(src.filter))
+            base = base.filter(pl.sql_expr(src.filter))
+            base.collect_schema()
         except Exception as exc:  # polars raises several types for bad SQL
             raise SpecError(f"filter {src.filter!r} failed: {exc}", field="filter", **where) from None
-    columns = raw.columns
     for canon, spec_value in src.columns.items():
         for col in _columns_of(spec_value):
             if col not in columns:
@@ -166,10 +224,10 @@ def normalize_source(raw: pl.DataFrame, src: SourceSpec, study: StudySpec,
                                   f"{[c for c in columns if not c.startswith('_')][:12]}",
                                   file=first_file, column=col, **where)
     problems = _Problems(study, src)
-    schema = dict(raw.schema)
-    frame = raw.with_columns(_run=_run_expr(src, columns))
+    schema = dict(base.collect_schema())
+    frame = base.with_columns(_run=_run_expr(src, columns))
 
-    # Parse every mapped numeric column in one pass: a value column and a bad-cell flag each.
+    # Parse every mapped numeric column: a value column and a bad-cell flag each.
     numeric = [k for k in (*_NUMERIC_POINT, *[k for k in RUN_METADATA if RUN_METADATA[k] in (int, float)])
                if k in src.columns and k not in ("metric", "value")]
     exprs, checks = [], []  # checks: (flag column, source column, reason, drops the whole row)
@@ -179,6 +237,7 @@ def normalize_source(raw: pl.DataFrame, src: SourceSpec, study: StudySpec,
         exprs += [value.alias(f"_{canon}"), bad.alias(f"_bad_{canon}")]
         checks.append((f"_bad_{canon}", col, pl.format("expected a number for {}, got '{}'", pl.lit(canon),
                                                         pl.col(col).cast(pl.Utf8)), True))
+    metrics: list[tuple[str, str, str]] = []
     if src.layout == "wide":
         metrics = _metric_columns(src, columns, first_file, study.name)
         for i, (name, col, unit) in enumerate(metrics):
@@ -192,105 +251,113 @@ def normalize_source(raw: pl.DataFrame, src: SourceSpec, study: StudySpec,
         exprs += [value.alias("_value"), bad.alias("_bad_value")]
         checks.append(("_bad_value", vcol, pl.format("expected a number, got '{}'", pl.col(vcol).cast(pl.Utf8)), True))
     frame = frame.with_columns(exprs)
-    flagged = frame.select([pl.col(f).any() for f, *_ in checks]).row(0) if checks else ()
-    for (flag, col, reason, drop_row), hit in zip(checks, flagged):
-        if hit:
-            problems.add(frame.filter(pl.col(flag)), col, reason)
+    text_meta = [_columns_of(src.columns[k])[0] for k in RUN_METADATA if k in src.columns and k not in numeric]
+    typed_cols = ["_file", "_row", "_run", *[f"_{k}" for k in numeric], *[f for f, *_ in checks], *text_meta]
+    typed_cols += [f"_m{i}" for i in range(len(metrics))] if src.layout == "wide" \
+        else [*_columns_of(src.columns["metric"]), "_value"]
+    typed = _spill(frame.select(list(dict.fromkeys(typed_cols))), spill / "typed.parquet")
+    for (flag, col, reason, drop_row), hit in zip(checks, _flags(typed, [pl.col(f) for f, *_ in checks])):
+        if hit:  # rare: read the offending rows again, with their text
+            problems.add(_collect(frame.filter(pl.col(flag))), col, reason)
             if drop_row:
-                frame = frame.filter(~pl.col(flag))
+                typed = typed.filter(~pl.col(flag))
+    frame = typed
 
     parsed = {k: pl.col(f"_{k}") for k in numeric}
     index = ["_file", "_row", "_run", *[f"_{k}" for k in numeric]]
     if src.layout == "wide":
-        names = {f"_m{i}": (name, unit, col) for i, (name, col, unit) in enumerate(metrics)}
-        long = frame.lazy().select(*index, *names).unpivot(on=list(names), index=index, variable_name="_mcol",
-                                                          value_name="value") \
-            .filter(pl.col("value").is_not_null()).with_columns(
-                metric=pl.col("_mcol").replace_strict({k: v[0] for k, v in names.items()}, return_dtype=pl.Utf8),
-                unit=pl.col("_mcol").replace_strict({k: v[1] for k, v in names.items()}, return_dtype=pl.Utf8),
-                _column=pl.col("_mcol").replace_strict({k: v[2] for k, v in names.items()}, return_dtype=pl.Utf8),
-                _stderr_v=pl.lit(None, dtype=pl.Float64)).drop("_mcol").collect()
+        long = pl.concat([
+            frame.select(*index, pl.lit(name).alias("metric"), pl.lit(unit).alias("unit"),
+                         pl.col(f"_m{i}").alias("value"), pl.lit(None, dtype=pl.Float64).alias("_stderr_v"),
+                         pl.lit(col).alias("_column")).filter(pl.col("value").is_not_null())
+            for i, (name, col, unit) in enumerate(metrics)])
     else:
         metric_cols = _columns_of(src.columns["metric"])
         metric_expr = pl.concat_str([pl.col(c).cast(pl.Utf8) for c in metric_cols], separator="/")
-        names = frame.select(metric_expr.unique()).to_series().drop_nulls().to_list()
-        unit_map = pl.col("metric").replace_strict({n: unit_of(n, src) for n in names}, default=src.unit,
+        metric_names = _collect(frame.select(metric_expr.unique().alias("m")))["m"].drop_nulls().to_list()
+        unit_map = pl.col("metric").replace_strict({n: unit_of(n, src) for n in metric_names}, default=src.unit,
                                                    return_dtype=pl.Utf8)
         long = frame.with_columns(metric=metric_expr).filter(pl.col("_value").is_not_null()).select(
             *index, "metric", unit_map.alias("unit"), pl.col("_value").alias("value"),
             (pl.col("_stderr") if "stderr" in parsed else pl.lit(None, dtype=pl.Float64)).alias("_stderr_v"),
             pl.lit(vcol).alias("_column"))
-    if long is None or long.height == 0:
-        raise SourceError("no metric values found after mapping", file=first_file, **where)
+
 
     # Values: finite, and non-negative for losses.
     nonfinite = ~pl.col("value").is_finite()
     negative = pl.col("unit").is_in(LOSS_UNITS) & (pl.col("value") < 0)
-    for mask, reason in ((nonfinite, "expected a finite value for {}, got {}"),
-                         (negative, "expected a non-negative loss for {}, got {}")):
-        if _any(long, mask):
-            bad_rows = long.filter(mask)
-            col = bad_rows["_column"][0]
-            problems.add(bad_rows, col, pl.format(reason, pl.col("metric"), pl.col("value").cast(pl.Utf8)))
+    reasons = ("expected a finite value for {}, got {}", "expected a non-negative loss for {}, got {}")
+    for mask, reason, hit in zip((nonfinite, negative), reasons, _flags(long, [nonfinite, negative])):
+        if hit:
+            bad_rows = _collect(long.filter(mask))
+            problems.add(bad_rows, bad_rows["_column"][0],
+                         pl.format(reason, pl.col("metric"), pl.col("value").cast(pl.Utf8)))
             long = long.filter(~mask)
 
     # Per-run metadata: defaults < file columns < metadata table < per-run entries.
-    runs = long["_run"].unique(maintain_order=True).to_list()
+    runs = _collect(long.select(pl.col("_run").unique(maintain_order=True)))["_run"].to_list()
+    metric_list = _collect(long.select(pl.col("metric").unique(maintain_order=True)))["metric"].to_list()
+    if not runs:
+        raise SourceError("no metric values found after mapping", file=first_file, **where)
     from_files: dict[str, dict] = {}
     file_meta = [k for k in RUN_METADATA if k in src.columns]
     if file_meta:
-        agg = frame.group_by("_run", maintain_order=True).agg(
-            [(pl.col(f"_{k}") if f"_{k}" in frame.columns else pl.col(_columns_of(src.columns[k])[0]))
-             .drop_nulls().first().alias(k) for k in file_meta])
+        agg = _collect(frame.group_by("_run", maintain_order=True).agg(
+            [(pl.col(f"_{k}") if k in numeric else pl.col(_columns_of(src.columns[k])[0]))
+             .drop_nulls().first().alias(k) for k in file_meta]))
         for row in agg.iter_rows(named=True):
             run = row.pop("_run")
             from_files[run] = {k: (RUN_METADATA[k](v) if v is not None else None) for k, v in row.items()}
     meta = resolve_run_metadata(runs, src, from_files=from_files, from_table=table_metadata)
     meta_df = metadata_frame(meta, study.group_by)
 
-    # Run ids and metric names as enums: the joins and per-run windows below then hash small integers.
-    run_enum, metric_enum = pl.Enum(runs), pl.Enum(long["metric"].unique(maintain_order=True).to_list())
+    # Run ids and metric names as enums: the joins and per-run aggregations hash small integers.
+    run_enum, metric_enum = pl.Enum(runs), pl.Enum(metric_list)
     long = long.with_columns(pl.col("_run").cast(run_enum), pl.col("metric").cast(metric_enum))
-    points = long.join(meta_df.with_columns(pl.col("run").cast(run_enum)), left_on="_run", right_on="run",
+    points = long.join(meta_df.lazy().with_columns(pl.col("run").cast(run_enum)), left_on="_run", right_on="run",
                        how="left")
-    step = pl.col("_step").cast(pl.Int64) if "_step" in points.columns else pl.lit(None, dtype=pl.Int64)
-    tok_col = pl.col("_tokens") if "_tokens" in points.columns else pl.lit(None, dtype=pl.Float64)
-    flops_col = pl.col("_flops") if "_flops" in points.columns else pl.lit(None, dtype=pl.Float64)
+    step = pl.col("_step").cast(pl.Int64) if "step" in parsed else pl.lit(None, dtype=pl.Int64)
+    tok_col = pl.col("_tokens") if "tokens" in parsed else pl.lit(None, dtype=pl.Float64)
+    flops_col = pl.col("_flops") if "flops" in parsed else pl.lit(None, dtype=pl.Float64)
     tokens = pl.coalesce(tok_col, step.cast(pl.Float64) * pl.col("batch_tokens"), flops_col / (6.0 * pl.col("params")))
     points = points.with_columns(step=step, tokens=tokens)
-    if _any(points, pl.col("tokens").is_null()):
-        problems.add(points.filter(pl.col("tokens").is_null()), "tokens",
+    no_tokens = pl.col("tokens").is_null()
+    if _flags(points, [no_tokens])[0]:
+        problems.add(_collect(points.filter(no_tokens)), "tokens",
                      "cannot derive tokens: map a `tokens` column, or `step` plus `batch_tokens` (column or run "
                      "metadata), or `flops` plus `params`")
-        points = points.filter(pl.col("tokens").is_not_null())
+        points = points.filter(~no_tokens)
 
     key = ["_run", "metric", pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_key")]
-    if points.select(pl.struct(key).n_unique()).item() < points.height:
-        dup = points.with_columns(_n=pl.len().over(key), _first=pl.col("_row").min().over(key)).filter(
-            (pl.col("_n") > 1) & (pl.col("_row") != pl.col("_first")))
+    dups = _collect(points.group_by(key).agg(_n=pl.len(), _first=pl.col("_row").min()).filter(pl.col("_n") > 1))
+    if dups.height:
+        dup = _collect(points.with_columns(key[2]).join(dups.lazy(), on=["_run", "metric", "_key"])
+                       .filter(pl.col("_row") != pl.col("_first")))
         problems.add(dup, dup["_column"][0], pl.format(
             "duplicated step {} for run '{}', metric '{}' (first seen at line/row {})",
-            pl.coalesce(pl.col("step").cast(pl.Utf8), pl.col("tokens").cast(pl.Utf8)), pl.col("_run"),
-            pl.col("metric"), pl.col("_first")))
-        points = points.join(dup.select("_file", "_row", "metric"), on=["_file", "_row", "metric"], how="anti")
+            pl.coalesce(pl.col("step").cast(pl.Utf8), pl.col("tokens").cast(pl.Utf8)), pl.col("_run").cast(pl.Utf8),
+            pl.col("metric").cast(pl.Utf8), pl.col("_first")))
+        points = points.join(dup.lazy().select("_file", "_row", "metric"), on=["_file", "_row", "metric"], how="anti")
 
     attn = 6.0 * pl.col("n_layer") * pl.col("seq_len") * pl.col("d_model") * pl.col("tokens")
     flops_6nd = pl.coalesce(6.0 * pl.col("params") * pl.col("tokens"), flops_col)
-    flops_attention = flops_6nd + attn
-    flops = flops_attention if study.flops_convention == "6ND+attention" else flops_6nd
-    loss_nats = to_nats_expr(pl.col("value"), pl.col("unit"), pl.col("bytes_per_token"))
+    flops = flops_6nd + attn if study.flops_convention == "6ND+attention" else flops_6nd
     order = pl.coalesce(pl.col("tokens"), pl.col("step").cast(pl.Float64))
-    is_final = pl.lit(True) if src.final == "all" else (order == order.max().over(["_run", "metric"]))
-    points = points.lazy().with_columns(flops=flops, learning_rate=pl.col("_learning_rate") if "_learning_rate"
-                                        in points.columns else pl.lit(None, dtype=pl.Float64), loss_nats=loss_nats)
+    if src.final == "all":
+        points = points.with_columns(is_final=pl.lit(True))
+    else:
+        last = _collect(points.group_by("_run", "metric").agg(_last=order.max()))
+        points = points.join(last.lazy(), on=["_run", "metric"], how="left").with_columns(
+            is_final=order == pl.col("_last"))
     points = points.with_columns(
+        flops=flops, learning_rate=parsed.get("learning_rate", pl.lit(None, dtype=pl.Float64)),
+        loss_nats=to_nats_expr(pl.col("value"), pl.col("unit"), pl.col("bytes_per_token")),
+    ).with_columns(
         bits_per_byte=bits_per_byte_expr(pl.col("value"), pl.col("unit"), pl.col("loss_nats"), pl.col("bytes_per_token")),
-        is_final=is_final,
     ).select(
         pl.lit(study.name).alias("study"), pl.lit(src.name).alias("source"), pl.col("_run").cast(pl.Utf8).alias("run"),
-        "group_name", "step", "tokens", "flops", "learning_rate", pl.col("metric").cast(pl.Utf8), "unit", "value", "loss_nats",
-        "bits_per_byte", pl.col("_stderr_v").alias("stderr"), "is_final", pl.col("_file").alias("file"),
-        pl.col("_row").cast(pl.Int64).alias("row"),
-    ).collect()
-    return NormalizedSource(points=points, run_metadata=meta_df.filter(pl.col("run").is_in(points["run"].unique().implode())),
-                            quarantine=problems.frame())
+        "group_name", "step", "tokens", "flops", "learning_rate", pl.col("metric").cast(pl.Utf8), "unit", "value",
+        "loss_nats", "bits_per_byte", pl.col("_stderr_v").alias("stderr"), "is_final",
+        pl.col("_file").alias("file"), pl.col("_row").cast(pl.Int64).alias("row"),
+    )
+    return NormalizedSource(points=points, run_metadata=meta_df, quarantine=problems.frame(), spill=spill)

@@ -7,11 +7,11 @@ import polars as pl
 from scaling.normalize.units import non_embedding_params
 
 
-def build_runs(study: str, kind_by_source: dict[str, str], points: pl.DataFrame, metadata: pl.DataFrame,
-               flops_convention: str) -> pl.DataFrame:
+def build_runs(study: str, kind_by_source: dict[str, str], points: pl.DataFrame | pl.LazyFrame,
+               metadata: pl.DataFrame, flops_convention: str) -> pl.DataFrame:
     """Summarize each run at its final point: tokens D, compute under both conventions, D/N."""
-    last = points.group_by("source", "run").agg(
-        final_step=pl.col("step").max(), tokens=pl.col("tokens").max(), n_points=pl.len())
+    last = points.lazy().group_by("source", "run").agg(
+        final_step=pl.col("step").max(), tokens=pl.col("tokens").max(), n_points=pl.len()).collect(engine="streaming")
     runs = last.join(metadata, on="run", how="left")
     tied = pl.col("tied_embeddings").fill_null(True)
     derived_nonemb = pl.when(tied).then(non_embedding_params(pl.col("params"), pl.col("vocab_size"), pl.col("d_model"), True)) \

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -19,9 +19,15 @@ from scaling.spec import SourceSpec, StudySpec
 
 @dataclass
 class NormalizedStudy:
-    points: pl.DataFrame
+    points: pl.LazyFrame | None  # lazy: write it with a streaming sink; None when the study has no logs
     runs: pl.DataFrame
     quarantine: pl.DataFrame
+    parts: list = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        """Remove the intermediate files `points` reads; call after writing it."""
+        for part in self.parts:
+            part.cleanup()
 
 
 def _table_metadata(study: StudySpec, src: SourceSpec, downloads: Path) -> dict[str, dict] | None:
@@ -37,20 +43,37 @@ def _table_metadata(study: StudySpec, src: SourceSpec, downloads: Path) -> dict[
     return out
 
 
-def normalize_study(study: StudySpec, raw_of: Callable[[str], pl.DataFrame], downloads: Path) -> NormalizedStudy:
-    """`raw_of(source_name)` returns that source's landed raw rows."""
-    points, metas, quarantine = [], [], []
+def normalize_study(study: StudySpec, raw_of: Callable[[str], pl.DataFrame], downloads: Path,
+                    spill_dir: Path | None = None) -> NormalizedStudy:
+    """`raw_of(source_name)` returns that source's landed raw rows (lazy is best)."""
+    points, metas, quarantine, parts = [], [], [], []
     kinds = {}
     for src in study.sources:
         if src.kind == "mixture_runs":
             continue
         kinds[src.name] = src.kind
-        result = normalize_source(raw_of(src.name), src, study, _table_metadata(study, src, downloads))
+        try:
+            result = normalize_source(raw_of(src.name), src, study, _table_metadata(study, src, downloads),
+                                      spill_dir=spill_dir)
+        except BaseException:
+            for part in parts:
+                part.cleanup()
+            raise
+        parts.append(result)
         points.append(result.points)
         metas.append(result.run_metadata.with_columns(source=pl.lit(src.name)))
         quarantine.append(result.quarantine)
     if not points:
-        return NormalizedStudy(pl.DataFrame(), pl.DataFrame(), pl.DataFrame(schema=QUARANTINE_SCHEMA))
+        return NormalizedStudy(None, pl.DataFrame(), pl.DataFrame(schema=QUARANTINE_SCHEMA))
+    try:
+        return _combine(study, kinds, points, metas, quarantine, parts)
+    except BaseException:
+        for part in parts:
+            part.cleanup()
+        raise
+
+
+def _combine(study, kinds, points, metas, quarantine, parts) -> NormalizedStudy:
     all_points = pl.concat(points, how="diagonal_relaxed")
     meta = pl.concat(metas, how="diagonal_relaxed")
     runs = pl.concat([
@@ -63,4 +86,4 @@ def normalize_study(study: StudySpec, raw_of: Callable[[str], pl.DataFrame], dow
         raise ScalingError(f"run ids must be unique within a study; {dup['run'].to_list()[:5]} appear in "
                            "several sources (set `run` to a template that tells them apart)", study=study.name)
     q = pl.concat(quarantine).with_columns(study=pl.lit(study.name))
-    return NormalizedStudy(all_points, runs, q)
+    return NormalizedStudy(all_points, runs, q, parts)

@@ -54,6 +54,26 @@ def read(path: Path, options: Mapping[str, Any] | None = None, label: str | None
     return ReadResult(frame)
 
 
+def scan_plain(path: Path, options: Mapping[str, Any] | None = None, label: str | None = None) -> pl.LazyFrame | None:
+    """A lazy, streaming read of a *plain* CSV file, or None when the file needs the careful reader.
+
+    Plain: no quote characters, no comment option, the header on line 1, at least one record, and
+    every line with as many delimiters as the header (checked vectorized, in bounded memory). Then
+    every record is one line, so ``_row`` is the record index + 2, and polars can stream the file
+    to Parquet without holding it. Anything else returns None: use `read`, which finds bad lines.
+    """
+    path, label = Path(path), label or Path(path).name
+    delimiter, comment = _options(options)
+    header, line = _check_start(path, delimiter, comment, label)
+    if comment or line != 1 or _has_quote(path):
+        return None
+    if not _fields_per_line_equal(path, len(header) - 1, delimiter) or _count_lines(path) < 2:
+        return None
+    lazy = pl.scan_csv(path, **_polars_args(delimiter, comment))
+    return lazy.select(*[pl.col(c) for c in header], pl.lit(label, dtype=pl.Utf8).alias("_file"),
+                       (pl.col("_row").cast(pl.Int64) + 2).alias("_row"))
+
+
 def iter_csv_batches(
     path: Path, batch_rows: int = 1_000_000, *, options: Mapping[str, Any] | None = None, label: str | None = None
 ) -> Iterator[pl.DataFrame]:
