@@ -87,3 +87,18 @@ def test_gemstone_fit_through_the_pipeline(public):
     assert fit["alpha"] == pytest.approx(0.2929, rel=0.01)
     assert fit["beta"] == pytest.approx(0.7129, rel=0.01)
     assert fit["E"] == pytest.approx(2.143, rel=0.01)
+
+
+def test_pythia_lm_eval_json_files_match_the_flattened_table(public, shared_data):
+    w = materialize(public, "pythia_lm_eval_json", selection=["raw_sources", "runs", "points", "quarantine"])
+    pts = query(w, "SELECT run, step, tokens, metric, value, stderr FROM points WHERE study = 'pythia_lm_eval_json'")
+    assert sorted(pts["run"].unique().to_list()) == ["pythia-160m/0-shot", "pythia-160m/5-shot",
+                                                     "pythia-410m-0.5MtokBS/5-shot"]
+    flat = pl.read_csv(shared_data / "pythia_evals/pythia_v1_evals_core.csv").filter(
+        pl.col("model") == "pythia-160m").with_columns(
+        run=pl.format("pythia-160m/{}-shot", pl.col("num_fewshot")), metric=pl.format("{}/{}", "task", "metric"))
+    both = pts.join(flat.select("run", "step", "metric", pl.col("value").alias("flat")), on=["run", "step", "metric"])
+    assert both.height > 300
+    assert (both["value"] - both["flat"]).abs().max() < 1e-12
+    ablation = pts.filter(pl.col("run") == "pythia-410m-0.5MtokBS/5-shot")
+    assert (ablation["tokens"] == ablation["step"] * 524288).all()
