@@ -173,6 +173,22 @@ def _spill(lazy: pl.LazyFrame, path: Path) -> pl.LazyFrame:
     return pl.scan_parquet(path)
 
 
+ROWS_PER_BUCKET = 20_000_000
+
+
+def _duplicates(points: pl.LazyFrame, key: list) -> pl.DataFrame:
+    """Keys seen more than once, with the first row of each. The hash table of a group-by over every
+    point would grow with the source, so large sources are checked in buckets of runs (one pass each)."""
+    n = _collect(points.select(pl.len())).item()
+    buckets = max(1, -(-n // ROWS_PER_BUCKET))
+    found = []
+    for b in range(buckets):
+        part = points if buckets == 1 else points.filter(pl.col("_run").to_physical().hash() % buckets == b)
+        found.append(_collect(part.group_by(key).agg(_n=pl.len(), _first=pl.col("_row").min())
+                              .filter(pl.col("_n") > 1)))
+    return pl.concat(found)
+
+
 def _flags(lazy: pl.LazyFrame, masks: list[pl.Expr]) -> list[bool]:
     """Which masks match any row: one streaming pass, nothing materialized."""
     if not masks:
@@ -329,7 +345,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         points = points.filter(~no_tokens)
 
     key = ["_run", "metric", pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_key")]
-    dups = _collect(points.group_by(key).agg(_n=pl.len(), _first=pl.col("_row").min()).filter(pl.col("_n") > 1))
+    dups = _duplicates(points, key)
     if dups.height:
         dup = _collect(points.with_columns(key[2]).join(dups.lazy(), on=["_run", "metric", "_key"])
                        .filter(pl.col("_row") != pl.col("_first")))
