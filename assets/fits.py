@@ -14,7 +14,7 @@ from scaling.plan.figures import backtest_figure, frontier_figure
 from scaling.plan.data import gather
 from scaling.plan.fits import plan_fits
 from scaling.plan.run import fit_group
-from warehouse.lake import drop_study, read_table, replace_study_rows
+from warehouse.lake import read_table, replace_study_rows
 from warehouse.tables import BACKTESTS, FORECASTS, LAW_DRAWS, LAW_FITS
 
 FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "intervals_reasonable",

@@ -10,8 +10,6 @@ says ``on_error = "quarantine"``.
 
 from __future__ import annotations
 
-import fnmatch
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -20,14 +18,13 @@ from pathlib import Path
 import polars as pl
 
 from scaling.errors import SourceError, SpecError
+from scaling.normalize.mapping import Problems, columns_of, metric_columns, needed_columns, parse_number, run_expr
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
 from scaling.normalize.units import bits_per_byte_expr, to_nats_expr
 from scaling.spec import RUN_METADATA, SourceSpec, StudySpec, unit_of
 
 LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")
 _NUMERIC_POINT = ("step", "tokens", "flops", "learning_rate", "stderr")
-QUARANTINE_SCHEMA = {"source": pl.Utf8, "file": pl.Utf8, "row": pl.Int64, "column": pl.Utf8,
-                     "reason": pl.Utf8, "record": pl.Utf8}
 
 
 @dataclass
@@ -40,127 +37,6 @@ class NormalizedSource:
     def cleanup(self) -> None:
         if self.spill is not None:
             shutil.rmtree(self.spill, ignore_errors=True)
-
-
-def _parse(col: str, dtype: pl.DataType, frame_schema: dict) -> tuple[pl.Expr, pl.Expr]:
-    """(parsed value, is-bad flag): a non-empty cell that does not parse as a number is bad."""
-    src = pl.col(col)
-    if frame_schema[col] == pl.Utf8:
-        text = src.str.strip_chars()
-        parsed = text.cast(pl.Float64, strict=False)
-        bad = text.is_not_null() & (text != "") & parsed.is_null()
-    elif frame_schema[col] == pl.Boolean:
-        parsed = src.cast(pl.Float64, strict=False)
-        bad = src.is_not_null()
-    else:
-        parsed = src.cast(pl.Float64, strict=False)
-        bad = src.is_not_null() & parsed.is_null()
-    if dtype == pl.Int64:
-        bad = bad | (parsed.is_not_null() & parsed.is_finite() & (parsed != parsed.floor()))
-    return parsed, bad
-
-
-def _record(frame: pl.DataFrame) -> list[str]:
-    cols = [c for c in frame.columns if not c.startswith("_")]
-    return [json.dumps(r, default=str) for r in frame.select(cols).iter_rows(named=True)]
-
-
-class _Problems:
-    """Collects bad rows; raises the first one unless the source quarantines."""
-
-    def __init__(self, study: StudySpec, src: SourceSpec):
-        self.study, self.src = study, src
-        self.frames: list[pl.DataFrame] = []
-
-    def add(self, bad: pl.DataFrame, column: str, reason: pl.Expr | str) -> None:
-        if bad.height == 0:
-            return
-        reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
-        bad = bad.with_columns(_reason=reason_expr)
-        if self.src.on_error == "fail":
-            first = bad.row(0, named=True)
-            raise SourceError(first["_reason"], study=self.study.name, source=self.src.name,
-                              file=first["_file"], line=first["_row"] if self._line_based else None,
-                              row=None if self._line_based else first["_row"], column=column)
-        self.frames.append(pl.DataFrame({
-            "source": [self.src.name] * bad.height, "file": bad["_file"].cast(pl.Utf8),
-            "row": bad["_row"].cast(pl.Int64), "column": [column] * bad.height,
-            "reason": bad["_reason"], "record": _record(bad)}, schema=QUARANTINE_SCHEMA))
-
-    @property
-    def _line_based(self) -> bool:
-        return self.src.format in ("csv", "jsonl", "text")
-
-    def frame(self) -> pl.DataFrame:
-        return pl.concat(self.frames) if self.frames else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-
-
-def _columns_of(spec_value: str | list[str]) -> list[str]:
-    return [spec_value] if isinstance(spec_value, str) else list(spec_value)
-
-
-def _run_expr(src: SourceSpec, columns: list[str]) -> pl.Expr:
-    """Run id: a column, or a template over {file_stem}, {file}, {row} and {<column>}."""
-    if src.run in columns:
-        return pl.col(src.run).cast(pl.Utf8)
-    parts: list[pl.Expr] = []
-    text = src.run
-    import re
-    pos = 0
-    for m in re.finditer(r"\{([^{}]+)\}", text):
-        if m.start() > pos:
-            parts.append(pl.lit(text[pos:m.start()]))
-        key = m.group(1)
-        if key == "file_stem":
-            parts.append(pl.col("_file").str.replace(r"^.*/", "").str.replace(r"\.[^.]*$", ""))
-        elif key == "file":
-            parts.append(pl.col("_file"))
-        elif key == "row":
-            parts.append(pl.col("_row").cast(pl.Utf8))
-        elif key in columns:
-            parts.append(pl.col(key).cast(pl.Utf8))
-        else:
-            raise SpecError(f"run template names {{{key}}}, which is neither a column nor file_stem/file/row",
-                            source=src.name, field="run")
-        pos = m.end()
-    if pos < len(text):
-        parts.append(pl.lit(text[pos:]))
-    if not parts:
-        raise SpecError(f"run must be a column name or a template, got {src.run!r}", source=src.name, field="run")
-    return pl.concat_str(parts)
-
-
-def _metric_columns(src: SourceSpec, columns: list[str], first_file: str, study: str) -> list[tuple[str, str, str]]:
-    """(metric name, column, unit) for a wide source."""
-    found = []
-    for m in src.metrics:
-        if m.column not in columns:
-            raise SourceError(f"mapped metric column not found (metric {m.name!r}); the source has "
-                              f"{len(columns)} columns, e.g. {[c for c in columns if not c.startswith('_')][:8]}",
-                              study=study, source=src.name, file=first_file, column=m.column)
-        found.append((m.name, m.column, m.unit))
-    for pattern in src.metric_columns:
-        hits = [c for c in columns if fnmatch.fnmatchcase(c, pattern) and not c.startswith("_")]
-        if not hits:
-            raise SourceError(f"metric_columns pattern {pattern!r} matches no column", study=study,
-                              source=src.name, file=first_file, field="metric_columns")
-        found += [(c, c, unit_of(c, src)) for c in hits if c not in {f[1] for f in found}]
-    return found
-
-
-def _needed_columns(src: SourceSpec, columns: list[str]) -> list[str] | None:
-    """The raw columns normalization reads (None: all of them, as a filter may use any)."""
-    if src.filter:
-        return None
-    import re
-
-    names = {"_file", "_row"}
-    for spec_value in src.columns.values():
-        names.update(_columns_of(spec_value))
-    names.update(m.column for m in src.metrics)
-    names.update(c for c in columns for p in src.metric_columns if fnmatch.fnmatchcase(c, p))
-    names.update([src.run] if src.run in columns else re.findall(r"\{([^{}]+)\}", src.run))
-    return [c for c in columns if c in names]
 
 
 def _collect(lazy: pl.LazyFrame) -> pl.DataFrame:
@@ -220,7 +96,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     where = {"study": study.name, "source": src.name}
     base = raw.lazy()
     columns = list(base.collect_schema())
-    needed = _needed_columns(src, columns)
+    needed = needed_columns(src, columns)
     if needed is not None:
         base = base.select(needed)
     first = _collect(base.select("_file").head(1))
@@ -234,43 +110,43 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         except Exception as exc:  # polars raises several types for bad SQL
             raise SpecError(f"filter {src.filter!r} failed: {exc}", field="filter", **where) from None
     for canon, spec_value in src.columns.items():
-        for col in _columns_of(spec_value):
+        for col in columns_of(spec_value):
             if col not in columns:
                 raise SourceError(f"mapped column for {canon!r} not found; the source has columns "
                                   f"{[c for c in columns if not c.startswith('_')][:12]}",
                                   file=first_file, column=col, **where)
-    problems = _Problems(study, src)
+    problems = Problems(study, src)
     schema = dict(base.collect_schema())
-    frame = base.with_columns(_run=_run_expr(src, columns))
+    frame = base.with_columns(_run=run_expr(src, columns))
 
     # Parse every mapped numeric column: a value column and a bad-cell flag each.
     numeric = [k for k in (*_NUMERIC_POINT, *[k for k in RUN_METADATA if RUN_METADATA[k] in (int, float)])
                if k in src.columns and k not in ("metric", "value")]
     exprs, checks = [], []  # checks: (flag column, source column, reason, drops the whole row)
     for canon in numeric:
-        col = _columns_of(src.columns[canon])[0]
-        value, bad = _parse(col, pl.Int64 if canon == "step" else pl.Float64, schema)
+        col = columns_of(src.columns[canon])[0]
+        value, bad = parse_number(col, pl.Int64 if canon == "step" else pl.Float64, schema)
         exprs += [value.alias(f"_{canon}"), bad.alias(f"_bad_{canon}")]
         checks.append((f"_bad_{canon}", col, pl.format("expected a number for {}, got '{}'", pl.lit(canon),
                                                         pl.col(col).cast(pl.Utf8)), True))
     metrics: list[tuple[str, str, str]] = []
     if src.layout == "wide":
-        metrics = _metric_columns(src, columns, first_file, study.name)
+        metrics = metric_columns(src, columns, first_file, study.name)
         for i, (name, col, unit) in enumerate(metrics):
-            value, bad = _parse(col, pl.Float64, schema)
+            value, bad = parse_number(col, pl.Float64, schema)
             exprs += [value.alias(f"_m{i}"), bad.alias(f"_bad_m{i}")]
             checks.append((f"_bad_m{i}", col, pl.format("expected a number, got '{}'", pl.col(col).cast(pl.Utf8)),
                            False))
     else:
-        vcol = _columns_of(src.columns["value"])[0]
-        value, bad = _parse(vcol, pl.Float64, schema)
+        vcol = columns_of(src.columns["value"])[0]
+        value, bad = parse_number(vcol, pl.Float64, schema)
         exprs += [value.alias("_value"), bad.alias("_bad_value")]
         checks.append(("_bad_value", vcol, pl.format("expected a number, got '{}'", pl.col(vcol).cast(pl.Utf8)), True))
     frame = frame.with_columns(exprs)
-    text_meta = [_columns_of(src.columns[k])[0] for k in RUN_METADATA if k in src.columns and k not in numeric]
+    text_meta = [columns_of(src.columns[k])[0] for k in RUN_METADATA if k in src.columns and k not in numeric]
     typed_cols = ["_file", "_row", "_run", *[f"_{k}" for k in numeric], *[f for f, *_ in checks], *text_meta]
     typed_cols += [f"_m{i}" for i in range(len(metrics))] if src.layout == "wide" \
-        else [*_columns_of(src.columns["metric"]), "_value"]
+        else [*columns_of(src.columns["metric"]), "_value"]
     typed = _spill(frame.select(list(dict.fromkeys(typed_cols))), spill / "typed.parquet")
     for (flag, col, reason, drop_row), hit in zip(checks, _flags(typed, [pl.col(f) for f, *_ in checks])):
         if hit:  # rare: read the offending rows again, with their text
@@ -288,7 +164,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
                          pl.lit(col).alias("_column")).filter(pl.col("value").is_not_null())
             for i, (name, col, unit) in enumerate(metrics)])
     else:
-        metric_cols = _columns_of(src.columns["metric"])
+        metric_cols = columns_of(src.columns["metric"])
         metric_expr = pl.concat_str([pl.col(c).cast(pl.Utf8) for c in metric_cols], separator="/")
         metric_names = _collect(frame.select(metric_expr.unique().alias("m")))["m"].drop_nulls().to_list()
         unit_map = pl.col("metric").replace_strict({n: unit_of(n, src) for n in metric_names}, default=src.unit,
@@ -319,7 +195,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     file_meta = [k for k in RUN_METADATA if k in src.columns]
     if file_meta:
         agg = _collect(frame.group_by("_run", maintain_order=True).agg(
-            [(pl.col(f"_{k}") if k in numeric else pl.col(_columns_of(src.columns[k])[0]))
+            [(pl.col(f"_{k}") if k in numeric else pl.col(columns_of(src.columns[k])[0]))
              .drop_nulls().first().alias(k) for k in file_meta]))
         for row in agg.iter_rows(named=True):
             run = row.pop("_run")

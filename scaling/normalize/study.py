@@ -10,7 +10,8 @@ import polars as pl
 
 from scaling.errors import ScalingError
 from scaling.normalize.metadata import metadata_from_table
-from scaling.normalize.points import QUARANTINE_SCHEMA, normalize_source
+from scaling.normalize.mapping import QUARANTINE_SCHEMA
+from scaling.normalize.points import normalize_source
 from scaling.normalize.runs import build_runs
 from scaling.sources import read_file
 from scaling.sources.locate import resolve_location

@@ -5,7 +5,7 @@ import pytest
 
 from scaling.errors import FitError
 from scaling.fit import backtest, holdout_runs
-from test_fit_helpers import gemstone
+from fit_cases import gemstone
 
 
 def _curves(seed, noise):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from scaling.fit import bootstrap, fit_law
-from test_fit_helpers import chinchilla_epoch, gemstone, simulate
+from fit_cases import chinchilla_epoch, gemstone, simulate
 
 EPOCH_CI = {"alpha": (0.317, 0.373), "beta": (0.331, 0.415), "E": (1.769, 1.871)}
 

@@ -5,7 +5,7 @@ import pytest
 
 from scaling.errors import FitError
 from scaling.fit import fit_law
-from test_fit_helpers import simulate
+from fit_cases import simulate
 
 
 def test_bad_target_is_named_by_row():

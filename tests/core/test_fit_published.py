@@ -5,7 +5,7 @@ import pytest
 
 from scaling.fit import assess, fit_law
 from scaling.fit.objective import point_loss
-from test_fit_helpers import chinchilla_epoch, gemstone, gemstone_params
+from fit_cases import chinchilla_epoch, gemstone, gemstone_params
 
 EPOCH = {"A": 477.84, "B": 2143.86, "E": 1.8172, "alpha": 0.34731, "beta": 0.36718}
 

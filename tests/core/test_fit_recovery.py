@@ -5,7 +5,7 @@ import pytest
 from scaling.fit import fit_law
 from scaling.fit.problem import Problem
 from scaling.laws import LAWS
-from test_fit_helpers import simulate
+from fit_cases import simulate
 
 
 @pytest.mark.parametrize("name", sorted(LAWS))

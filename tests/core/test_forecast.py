@@ -1,7 +1,6 @@
 """Compute-optimal, target-run and constrained forecasts: closed form vs numeric, the forecasts
 table's columns, and recovery of the planted optimum of the simulated study."""
 
-import json
 
 import numpy as np
 import polars as pl

@@ -1,6 +1,5 @@
 """Backtest summaries, law ranking and recommended forecasts, on real backtests of the simulated study."""
 
-import numpy as np
 import polars as pl
 import pytest
 

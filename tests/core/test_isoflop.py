@@ -5,7 +5,7 @@ import pytest
 
 from scaling.errors import FitError
 from scaling.fit import isoflop
-from test_fit_helpers import gemstone
+from fit_cases import gemstone
 
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
 A_TRUE = TRUE["beta"] / (TRUE["alpha"] + TRUE["beta"])

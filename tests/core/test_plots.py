@@ -1,13 +1,12 @@
 """Plots of the simulated study: files are written, are PNGs of sane size, and reflect the inputs."""
 
-import json
 import struct
 
 import numpy as np
 import polars as pl
 import pytest
 
-from scaling.fit import backtest, bootstrap, fit_law, isoflop
+from scaling.fit import backtest, isoflop
 from scaling.forecast import compute_optimal_forecast
 from scaling.plots import (isoflop_profiles, plot_isoflop, plot_loss_vs_compute, plot_mixture_heldout,
                            plot_predicted_vs_actual)

@@ -112,20 +112,6 @@ def test_downstream_follows_raw_ingest_of_its_own_partition_only(studies, defs):
 
 
 def test_every_asset_below_raw_sources_follows_and_raw_sources_does_not(defs):
-    graph = defs.resolve_asset_graph()
-    keys = graph.get_all_asset_keys()
-    below = graph.get_descendants(RAW) if hasattr(graph, "get_descendants") else None
-    for key in keys:
-        condition = graph.get(key).automation_condition
-        if key == RAW:
-            assert condition is None
-        else:
-            assert condition is not None and condition.get_label() == follow_upstream().get_label(), key
-    if below is not None:
-        assert set(keys) - {RAW} <= set(below)
-
-
-def test_every_asset_below_raw_sources_follows_and_raw_sources_does_not(defs):
     from pipelines.automation import _unpartitioned_blocking_checks
 
     graph = defs.resolve_asset_graph()

@@ -6,7 +6,6 @@ import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-import polars as pl
 import pytest
 
 from helpers import query, run_study

@@ -80,7 +80,7 @@ def simulate(name: str, seed: int = 0, noise: float = 1e-3):
         X = {"params": N, "tokens": D, "unique_tokens": U}
         fixed = {"R_N_star": 5.3}
     elif name == "lr_annealing":
-        steps, s1s, s2s = [], [], []
+        s1s, s2s = [], []
         for total, sched in ((20000, "cosine"), (20000, "wsd"), (10000, "constant"), (30000, "cosine")):
             s = np.arange(total + 1)
             if sched == "cosine":
