@@ -36,6 +36,22 @@ def _headlines(con, study: str) -> list[str]:
     return out
 
 
+def _mixture_headline(con, study: str) -> list[str]:
+    """The mixing law used and the largest weights of the proposed mixture."""
+    try:
+        law = con.execute("SELECT law, avg(heldout_spearman) FROM mixing_laws WHERE study = ? AND law IN "
+                          "(SELECT DISTINCT law FROM optimal_mixtures WHERE study = ?) GROUP BY law",
+                          [study, study]).fetchall()
+        top = con.execute("SELECT domain, weight FROM optimal_mixtures WHERE study = ? AND weight IS NOT NULL "
+                          "ORDER BY weight DESC LIMIT 4", [study]).fetchall()
+    except duckdb.Error:
+        return []
+    if not law or not top:
+        return []
+    weights = ", ".join(f"{d} {w:.2f}" for d, w in top)
+    return [f"      mixture ({law[0][0]}, mean held-out Spearman {_fmt(law[0][1], '.3f')}): {weights}, ..."]
+
+
 def summary_lines(warehouse: Warehouse, studies: list[str], seconds: float) -> list[str]:
     p = warehouse.paths
     lines = [f"Summary ({len(studies)} studies, {seconds:.1f}s)"]
@@ -51,6 +67,7 @@ def summary_lines(warehouse: Warehouse, studies: list[str], seconds: float) -> l
                 line += f"  mixtures {mixtures:>4}"
             lines.append(line)
             lines += _headlines(con, name)
+            lines += _mixture_headline(con, name)
     finally:
         con.close()
     lines.append(f"  catalog: {p.catalog}  (scaling sql \"SELECT * FROM runs LIMIT 5\")")
