@@ -10,7 +10,7 @@ from pipelines.partitions import study_partitions
 from pipelines.resources import Warehouse
 from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
-from scaling.plan.figures import backtest_figure, frontier_figure
+from scaling.plan.figures import backtest_figure, fitted_frontier, frontier_figure
 from scaling.plan.data import gather
 from scaling.plan.fits import plan_fits
 from scaling.plan.run import fit_group
@@ -69,9 +69,11 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     folder = p.plots / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     for target in sorted({g.plan.target for g in results if not g.plan.by_run}):
-        f = frontier_figure(folder / f"fit_{target.replace('/', '_')}.png", spec.name, target,
-                            next(g.fit.law.name for g in results if g.plan.target == target), points,
-                            FORECASTS.empty(), backtests)
+        first = next(g for g in results if g.plan.target == target and not g.plan.by_run)
+        curve = fitted_frontier(first.fit, first.boot, points.filter(pl.col("metric") == target), first.data.group)
+        f = frontier_figure(folder / f"fit_{target.replace('/', '_')}.png", spec.name, target, first.fit.law.name,
+                            points, curve.with_columns(target=pl.lit(target)) if curve.height else FORECASTS.empty(),
+                            backtests)
         if f:
             plots[f"plot_fit_{target}"] = image(f)
     f = backtest_figure(folder / "fit_backtests.png", spec.name, backtests)

@@ -35,6 +35,29 @@ def frontier_figure(path: Path, study: str, target: str, law: str, points: pl.Da
         else None, title=f"{study}: {target} vs compute", target_label=f"{target}", law_label=law)
 
 
+def fitted_frontier(fit, boot, points: pl.DataFrame, group: str = "") -> pl.DataFrame:
+    """The fitted law along the observed compute range, as `forecasts`-like rows for `frontier_figure`:
+    the compute-optimal loss for laws in N and D, the law itself for laws in compute alone."""
+    from scaling.forecast import compute_optimal_forecast
+
+    sub = points.filter(pl.col("group_name") == group) if group else points
+    flops = sub.filter(pl.col("is_final"))["flops"].drop_nulls()
+    if flops.len() == 0 or not fit.converged:
+        return pl.DataFrame()
+    grid = np.geomspace(float(flops.min()), float(flops.max()), 40)
+    variables = set(fit.law.variables)
+    if variables == {"flops"}:
+        pred = fit.predict({"flops": grid})
+        lo, hi = boot.predict_interval({"flops": grid})[1:] if boot is not None else (pred * np.nan, pred * np.nan)
+        rows = {"flops": grid, "predicted": pred, "ci_low": lo, "ci_high": hi}
+    elif variables == {"params", "tokens"}:
+        res = compute_optimal_forecast(fit, boot, max_observed_flops=float(flops.max()), budgets=grid)
+        rows = {k: [r[k] for r in res.rows] for k in ("flops", "predicted", "ci_low", "ci_high")}
+    else:
+        return pl.DataFrame()
+    return pl.DataFrame(rows).with_columns(law=pl.lit(fit.law.name), kind=pl.lit("compute_optimal"))
+
+
 def isoflop_figure(path: Path, study: str, target: str, points: pl.DataFrame, runs: pl.DataFrame) -> Path | None:
     pts = points.filter(pl.col("metric") == target).join(runs.select("run", "params"), on="run") \
         .drop_nulls(["params", "tokens"]).filter(pl.col("tokens") > 0)
