@@ -14,7 +14,7 @@ from scaling.plan.figures import backtest_figure, fitted_frontier, frontier_figu
 from scaling.plan.data import gather
 from scaling.plan.fits import plan_fits
 from scaling.plan.run import fit_group
-from warehouse.lake import read_table, replace_study_rows
+from warehouse.lake import metric_units, read_table, replace_study_rows, scan_table
 from warehouse.tables import BACKTESTS, FORECASTS, LAW_DRAWS, LAW_FITS
 
 FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "intervals_reasonable",
@@ -40,11 +40,14 @@ FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "inter
 def fits(context: AssetExecutionContext, warehouse: Warehouse):
     spec = warehouse.load(context.partition_key)
     p = warehouse.paths
-    points = read_table(p.lake, "points", spec.name)
     runs = read_table(p.lake, "runs", spec.name)
+    metrics = metric_units(p.lake, spec.name)
+    plans = plan_fits(spec, metrics, runs) if metrics is not None and runs is not None else []
+    # only the metrics the fits use are read: a study's points can be far larger than memory needs
+    points = scan_table(p.lake, "points", spec.name, {m for f in plans for m in (f.target, f.x_metric) if m})
     results = []
     if points is not None and runs is not None:
-        for plan in plan_fits(spec, points, runs):
+        for plan in plans:
             try:
                 groups = gather(plan, points, runs)
             except ScalingError as exc:

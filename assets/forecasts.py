@@ -9,7 +9,7 @@ from pipelines.resources import Warehouse
 from scaling.plan.figures import backtest_figure, frontier_figure, isoflop_figure
 from scaling.plan.forecasts import forecast_study
 from scaling.plan.restore import restore_fits
-from warehouse.lake import drop_study, read_table, replace_study_rows
+from warehouse.lake import drop_study, read_table, replace_study_rows, scan_table
 from warehouse.tables import BACKTEST_SUMMARY, FORECASTS
 
 DEPS = ["law_fits", "backtests", "law_draws", "points", "runs"]
@@ -30,7 +30,9 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     spec = warehouse.load(context.partition_key)
     p = warehouse.paths
     law_fits = read_table(p.lake, "law_fits", spec.name)
-    points = read_table(p.lake, "points", spec.name)
+    needed = set(law_fits["target"].unique()) if law_fits is not None else set()
+    needed |= {m for d in spec.forecasts.get("downstream", []) for m in (d.get("task_loss"), d.get("accuracy")) if m}
+    points = scan_table(p.lake, "points", spec.name, needed) if needed else None
     runs = read_table(p.lake, "runs", spec.name)
     if law_fits is None or points is None:
         for table in (FORECASTS, BACKTEST_SUMMARY):

@@ -75,6 +75,25 @@ def read_table(lake: Path, table: str, study: str) -> pl.DataFrame | None:
     return pl.read_parquet(f) if f.exists() else None
 
 
+def metric_units(lake: Path, study: str) -> pl.DataFrame | None:
+    """The distinct (metric, unit) pairs of a study's points, read in one streaming pass."""
+    f = partition_dir(lake, "points", study) / "data.parquet"
+    if not f.exists():
+        return None
+    return pl.scan_parquet(f).select("metric", "unit").unique().collect(engine="streaming")
+
+
+def scan_table(lake: Path, table: str, study: str, metrics=None) -> pl.DataFrame | None:
+    """A study's partition read lazily, keeping only `metrics` (a `points`-style table) when given."""
+    f = partition_dir(lake, table, study) / "data.parquet"
+    if not f.exists():
+        return None
+    lazy = pl.scan_parquet(f)
+    if metrics is not None:
+        lazy = lazy.filter(pl.col("metric").is_in(sorted(metrics)))
+    return lazy.collect()
+
+
 def drop_study(lake: Path, table: str, study: str) -> None:
     """Remove a study's partition (used when a study no longer has data for that table)."""
     f = partition_dir(lake, table, study) / "data.parquet"
