@@ -24,3 +24,14 @@ def shared_data() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_dagster_state_storage():
+    """Dagster instances register their state storage in a context variable; one disposed in another
+    test's fixture can leave it pointing at a dead instance (an internal of the pinned release), which
+    breaks later materializations. Every test starts without one."""
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield

@@ -91,15 +91,29 @@ def _download(response, target: Path, url: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+_DIGESTS: dict[tuple[str, int, int, int], tuple[str, int]] = {}
+
+
 def file_digest(path: Path) -> tuple[str, int]:
-    """(sha256 hex digest, size in bytes) of a file, read in 1 MiB chunks."""
+    """(sha256 hex digest, size in bytes) of a file, read in 1 MiB chunks.
+
+    Remembered per process by (path, inode, size, modification time in ns), so a sensor that
+    fingerprints large logs every tick hashes each file again only when it changed.
+    """
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _DIGESTS:
+        return _DIGESTS[key]
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
-    return digest.hexdigest(), size
+    if len(_DIGESTS) > 100_000:
+        _DIGESTS.clear()
+    _DIGESTS[key] = (digest.hexdigest(), size)
+    return _DIGESTS[key]
 
 
 def _connection_error(reason: object, url: str, timeout: float) -> SourceError:

@@ -36,7 +36,10 @@ def copy_study(name: str, dest: Path, *, public: bool = False, shared: Path | No
 
 def run_study(studies: Path, warehouse: Path, study: str, *, selection=None, instance=None, raise_on_error=True):
     """Materialize every asset (or `selection`) of one study partition."""
-    instance = instance or DagsterInstance.ephemeral()
+    if instance is None:  # a fresh instance per run, disposed afterwards
+        with DagsterInstance.ephemeral() as fresh:
+            return run_study(studies, warehouse, study, selection=selection, instance=fresh,
+                             raise_on_error=raise_on_error)
     if study not in instance.get_dynamic_partitions("study"):
         instance.add_dynamic_partitions("study", [study])
     return materialize(
