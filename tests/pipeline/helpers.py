@@ -61,3 +61,15 @@ def copy_file(src: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
     return dest
+
+
+def results_csv(path: Path, offset: float = 0.0) -> Path:
+    """A small results table from the Chinchilla law (Hoffmann et al. 2022), shifted by `offset`."""
+    rows = ["model,params,tokens,loss"]
+    for n in (1e7, 3e7, 1e8, 3e8):
+        for k in (5, 20, 80):
+            d = n * k
+            rows.append(f"m{int(n)}-{k},{n:g},{d:g},{1.69 + offset + 406.4 / n**0.34 + 410.7 / d**0.28:.5f}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(rows) + "\n")
+    return path

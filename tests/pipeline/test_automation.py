@@ -11,6 +11,7 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetKey, AutomationCondi
                      DefaultScheduleStatus, DefaultSensorStatus, Definitions, MaterializeResult, asset,
                      build_sensor_context, evaluate_automation_conditions, materialize)
 
+from helpers import results_csv
 from pipelines.automation import follow_upstream, with_automation
 from pipelines.partitions import study_partitions
 
@@ -41,13 +42,7 @@ backtest_resamples = 10
 
 def write_study(folder: Path, name: str, offset: float = 0.0) -> Path:
     """A study over a results table from the Chinchilla law (Hoffmann et al. 2022)."""
-    rows = ["model,params,tokens,loss"]
-    for n in (1e7, 3e7, 1e8, 3e8):
-        for k in (5, 20, 80):
-            d = n * k
-            rows.append(f"m{int(n)}-{k},{n:g},{d:g},{1.69 + offset + 406.4 / n**0.34 + 410.7 / d**0.28:.5f}")
-    (folder / "data").mkdir(parents=True, exist_ok=True)
-    (folder / "data" / f"{name}.csv").write_text("\n".join(rows) + "\n")
+    results_csv(folder / "data" / f"{name}.csv", offset)
     path = folder / f"{name}.toml"
     path.write_text(STUDY.format(name=name))
     return path

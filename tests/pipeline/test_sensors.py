@@ -13,6 +13,7 @@ import pytest
 from dagster import (AssetKey, AssetMaterialization, DagsterInstance, RunRequest, SensorResult, SkipReason,
                      build_schedule_context, build_sensor_context, instance_for_test)
 
+from helpers import results_csv
 from pipelines.definitions import defs
 from pipelines.resources import Warehouse
 from pipelines.schedules import refresh_url_sources
@@ -37,18 +38,6 @@ tokens = "tokens"
 [sources.metrics]
 loss = "loss"
 """
-
-
-def results_csv(path: Path, offset: float = 0.0) -> Path:
-    """A results table from the Chinchilla law (Hoffmann et al. 2022), shifted by `offset`."""
-    rows = ["model,params,tokens,loss"]
-    for n in (1e7, 3e7, 1e8, 3e8):
-        for k in (5, 20, 80):
-            d = n * k
-            rows.append(f"m{int(n)}-{k},{n:g},{d:g},{1.69 + offset + 406.4 / n**0.34 + 410.7 / d**0.28:.5f}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(rows) + "\n")
-    return path
 
 
 def write_study(folder: Path, name: str, location: str | None = None, with_data: bool = True) -> Path:
