@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scaling.expressions import parse_column_expression
 from scaling.errors import SpecError
 
 KINDS = ("training_logs", "checkpoint_results", "mixture_runs")
@@ -223,7 +224,7 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
                         **where)
     filt = raw.get("filter")
     if filt is not None:
-        _str(filt, "filter", **where)
+        parse_column_expression(filt, field="filter", **where)
     return SourceSpec(
         name=name, kind=kind, location=str(raw.get("location", "")), format=fmt,
         options=dict(raw.get("options") or {}), layout=layout, run=_str(raw.get("run", "{file_stem}"), "run", **where),

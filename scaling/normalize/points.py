@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
+from scaling.expressions import parse_column_expression
 from scaling.errors import SourceError, SpecError
 from scaling.normalize.mapping import Problems, columns_of, metric_columns, needed_columns, parse_number, run_expr
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
@@ -105,8 +106,11 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     first_file = str(first["_file"][0])
     if src.filter:
         try:
-            base = base.filter(pl.sql_expr(src.filter))
+            base = base.filter(parse_column_expression(src.filter, field="filter", columns=set(columns),
+                                                       **where).to_polars())
             base.collect_schema()
+        except SpecError:
+            raise
         except Exception as exc:  # polars raises several types for bad SQL
             raise SpecError(f"filter {src.filter!r} failed: {exc}", field="filter", **where) from None
     for canon, spec_value in src.columns.items():

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from scaling.expressions import parse_column_expression
 from scaling.errors import FitError, SpecError
 from scaling.laws import get_law, lr_areas
 from scaling.plan.fits import FitPlan
@@ -59,7 +60,10 @@ def gather(plan: FitPlan, points: pl.DataFrame, runs: pl.DataFrame) -> list[FitD
     pts = pts.filter(pl.col("tokens") >= plan.min_tokens)
     if plan.filter:
         try:
-            pts = pts.filter(pl.sql_expr(plan.filter))
+            pts = pts.filter(parse_column_expression(plan.filter, field="fits.filter",
+                                                     columns=set(pts.columns)).to_polars())
+        except SpecError:
+            raise
         except Exception as exc:
             raise SpecError(f"fit filter {plan.filter!r} failed: {exc}", field="fits.filter") from None
     meta = runs.select("run", "params", "unique_tokens")

@@ -28,6 +28,7 @@ from typing import Any
 
 import polars as pl
 
+from scaling.expressions import parse_column_expression
 from scaling.errors import SpecError
 from scaling.laws import get_law
 from scaling.spec import StudySpec
@@ -74,6 +75,8 @@ def _plan(raw: dict, study: str, i: int) -> FitPlan:
         raise SpecError(f"law {law.name!r} needs `x_metric` (the input metric)", **where)
     if raw.get("points", "final") not in ("final", "all"):
         raise SpecError(f"points must be 'final' or 'all', got {raw['points']!r}", **where)
+    if raw.get("filter") is not None:
+        parse_column_expression(raw["filter"], study=study, field=f"fits[{i}].filter")
     bounds = {k: tuple(v) for k, v in (raw.get("bounds") or {}).items()}
     for name in list(bounds) + list(raw.get("fixed") or {}):
         if name not in law.param_names:
