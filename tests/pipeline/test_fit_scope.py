@@ -151,3 +151,76 @@ def test_compute_optimal_forecasts_count_attention_under_that_convention(warehou
     # a power law in N reproduces every fitted run's attention term within 15% (shapes vary by size)
     np.testing.assert_allclose(fpt(runs["params"].to_numpy()) - 6 * runs["params"].to_numpy(), attn.to_numpy(),
                                rtol=0.15)
+
+
+BROKEN = SOURCE + """
+[[fits]]
+law = "chinchilla"
+target = "loss"
+filter = "group_name = 'schedule=cosine' OR run = 'sim-19M-5x'"
+n_resamples = 50
+backtest_resamples = 20
+
+[[fits]]
+law = "power_law_flops"
+target = "loss"
+bounds = { A = [-1, 10000] }
+"""
+
+
+@pytest.mark.slow
+def test_a_failing_fit_fails_alone_and_is_named(tmp_path):
+    """The wsd group keeps one run (too few points) and power_law_flops has a negative bound on its
+    log-space coefficient A: those fits fail, named; chinchilla on the cosine group and its
+    forecasts still materialize, and the blocking check still passes."""
+    studies, w = tmp_path / "studies", tmp_path / "warehouse"
+    _write(studies, "broken", BROKEN, extra='group_by = ["schedule"]')
+    result = run_study(studies, w, "broken")
+    assert result.success
+    fits = query(w, "SELECT DISTINCT group_name, law, n_runs, converged FROM law_fits WHERE study = 'broken'")
+    assert fits.rows() == [("schedule=cosine", "chinchilla", 20, True)]
+    rows = query(w, "SELECT DISTINCT group_name, law, kind FROM forecasts WHERE study = 'broken' ORDER BY kind")
+    assert rows.rows() == [("schedule=cosine", "chinchilla", "compute_optimal")]
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["fit_converged"].passed
+    completed = checks["fits_completed"]
+    assert not completed.passed
+    text = completed.description
+    assert text.startswith("3 planned fit(s) failed, the others ran")
+    assert ("study 'broken', fits[0] law 'chinchilla' -> 'loss', group 'schedule=wsd': "
+            "expected at least 2 points to fit 'chinchilla', got 1") in text
+    for group in ("schedule=cosine", "schedule=wsd"):
+        assert (f"study 'broken', fits[1] law 'power_law_flops' -> 'loss', group '{group}', parameter 'A': "
+                "parameter 'A' of law 'power_law_flops' is fitted in log space, so its bounds must be positive "
+                "(a lower bound of 0 means none); got (-1, 10000)") in text
+
+
+LOGGED = """
+[[sources]]
+name = "published"
+kind = "checkpoint_results"
+location = "_simulated/example/checkpoints.csv"
+format = "csv"
+run = "model"
+final = "all"
+[sources.columns]
+tokens = "tokens"
+flops = "training_flops"
+[sources.metrics]
+loss = "final_loss"
+[sources.defaults]
+n_layer = 8
+seq_len = 2048
+d_model = 256
+"""
+
+
+def test_logged_flops_without_params_are_not_counted_twice(tmp_path):
+    """Without N, compute is the logged count as it is: the attention term is not added on top."""
+    studies, w = tmp_path / "studies", tmp_path / "warehouse"
+    _write(studies, "logged", LOGGED, conv="6ND+attention")
+    run_study(studies, w, "logged", selection=["raw_sources", "runs", "points", "quarantine"])
+    pts = query(w, "SELECT run, flops FROM points WHERE study = 'logged' ORDER BY run")
+    table = pl.read_csv(studies / "_simulated/example/checkpoints.csv").sort("model")
+    assert pts["run"].to_list() == table["model"].to_list()
+    assert pts["flops"].to_list() == table["training_flops"].cast(pl.Float64).to_list()
