@@ -3,22 +3,21 @@
 
 import polars as pl
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetSpec,
-                     MaterializeResult, multi_asset)
+                     MaterializeResult, MetadataValue, multi_asset)
 
 from assets.metadata import image, preview
 from pipelines.partitions import study_partitions
 from pipelines.resources import Warehouse
-from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
 from scaling.plan.figures import backtest_figure, fitted_frontier, frontier_figure
-from scaling.plan.data import gather
 from scaling.plan.fits import plan_fits
-from scaling.plan.run import fit_group
+from scaling.plan.run import fit_study
+from scaling.plan.scope import study_scope
 from warehouse.lake import metric_units, read_table, replace_study_rows, scan_table
 from warehouse.tables import BACKTESTS, FORECASTS, LAW_DRAWS, LAW_FITS
 
-FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "intervals_reasonable",
-              "backtest_error_small")
+FIT_CHECKS = ("fit_converged", "fits_completed", "params_within_bounds", "residuals_small",
+              "intervals_reasonable", "backtest_error_small")
 
 
 
@@ -45,17 +44,12 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     plans = plan_fits(spec, metrics, runs) if metrics is not None and runs is not None else []
     # only the metrics the fits use are read: a study's points can be far larger than memory needs
     points = scan_table(p.lake, "points", spec.name, {m for f in plans for m in (f.target, f.x_metric) if m})
-    results = []
+    results, failures = [], []
     if points is not None and runs is not None:
-        for plan in plans:
-            try:
-                groups = gather(plan, points, runs)
-            except ScalingError as exc:
-                raise exc.at(study=spec.name) from None
-            for data in groups:
-                context.log.info(f"{spec.name}: fitting {plan.law} -> {plan.target}"
-                                 f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
-                results.append(fit_group(plan, data))
+        results, failures = fit_study(spec.name, plans, points, runs, study_scope(spec.forecasts),
+                                      log=context.log.info)
+    for failure in failures:
+        context.log.error(f"fit failed: {failure.message}")
     fit_rows = [r for g in results for r in g.fit_rows()]
     law_fits = replace_study_rows(p.lake, LAW_FITS, spec.name, fit_rows)
     backtests = replace_study_rows(p.lake, BACKTESTS, spec.name, [r for g in results for r in g.backtest_rows])
@@ -82,20 +76,21 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     f = backtest_figure(folder / "fit_backtests.png", spec.name, backtests)
     if f:
         plots["plot_backtests"] = image(f)
+    failed = {"failed_fits": MetadataValue.md("\n".join(f"- {f.message}" for f in failures))} if failures else {}
     yield MaterializeResult(asset_key="law_fits", metadata={
         "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60),
-        **plots})
+        **failed, **plots})
     yield MaterializeResult(asset_key="backtests", metadata={
         "dagster/row_count": backtests.height,
         "preview": preview(backtests.select("law", "target", "run", "actual", "predicted", "ci_low", "ci_high",
                                             "rel_error", "covered"), 30)})
     yield MaterializeResult(asset_key="law_draws", metadata={"dagster/row_count": draws.height})
-    if not results:
+    if not results and not failures:
         for name in FIT_CHECKS:
             yield AssetCheckResult(asset_key="law_fits", check_name=name, passed=True,
                                    description="no scaling-law fits in this study")
         return
-    for check in fit_checks(results, spec.checks):
+    for check in fit_checks(results, spec.checks, failures):
         yield AssetCheckResult(
             asset_key="law_fits", check_name=check.name, passed=check.passed, description=check.summary,
             severity=AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN)

@@ -7,7 +7,7 @@ from assets.metadata import image, preview
 from pipelines.partitions import study_partitions
 from pipelines.resources import Warehouse
 from scaling.plan.figures import backtest_figure, frontier_figure, isoflop_figure
-from scaling.plan.forecasts import forecast_study
+from scaling.plan.forecasts import downstream_filter, forecast_study
 from scaling.plan.restore import restore_fits
 from warehouse.lake import drop_study, read_table, replace_study_rows, scan_table
 from warehouse.tables import BACKTEST_SUMMARY, FORECASTS
@@ -45,7 +45,7 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
                                                                             "run": pl.Utf8})
     fits = restore_fits(law_fits, read_table(p.lake, "law_draws", spec.name))
     result = forecast_study(spec.name, spec.forecasts, spec.flops_convention, fits, backtests.to_dicts(),
-                            points, runs)
+                            points, runs, fit_filter=downstream_filter(spec))
     for msg in result.messages:
         context.log.info(f"{spec.name}: {msg}")
     table = replace_study_rows(p.lake, FORECASTS, spec.name, result.rows)

@@ -31,7 +31,8 @@ from .threads import single_thread_blas
 class BootstrapResult:
     """Refits on resampled runs. ``draws`` is (n_resamples, n_params) in ``param_names`` order
     (fixed parameters appear as constant columns); ``converged`` marks refits whose optimizer
-    reported convergence and ``n_failed`` counts the others (all finite draws enter intervals)."""
+    reported convergence and ``n_failed`` counts the others. ``valid`` (converged and finite) is the
+    one selection of draws that every interval, prediction and the stored `law_draws` use."""
 
     law: Law
     fit: FitResult
@@ -52,14 +53,22 @@ class BootstrapResult:
     def n_failed(self) -> int:
         return int(np.sum(~self.converged))
 
+    @property
+    def valid(self) -> np.ndarray:
+        """Draws that enter intervals: the refit converged and every value is finite."""
+        return np.asarray(self.converged, dtype=bool) & np.all(np.isfinite(self.draws), axis=1)
+
     def _ok(self) -> np.ndarray:
-        return np.all(np.isfinite(self.draws), axis=1)
+        return self.valid
 
     def interval(self, name: str, level: float | None = None) -> tuple[float, float]:
         """Percentile interval of parameter ``name`` at ``level`` (default: the result's level)."""
         j = self.param_names.index(name)
         q = _quantiles(level or self.level)
-        lo, hi = np.quantile(self.draws[self._ok(), j], q)
+        values = self.draws[self._ok(), j]
+        if values.size == 0:
+            return float("nan"), float("nan")
+        lo, hi = np.quantile(values, q)
         return float(lo), float(hi)
 
     def intervals(self, level: float | None = None) -> dict[str, tuple[float, float]]:

@@ -10,6 +10,10 @@ Flags:
   (R² > 0.3, F-test p < 0.001), i.e. the law's shape misses the data (a slope or a bend);
 - ``few_points``: fewer than three points per free parameter;
 - ``not_converged``: the optimizer did not report convergence (added by the fitter).
+
+``BLOCKING_FLAGS`` is the one definition of which flags make a fit unusable: such a fit gets no
+forecasts, fails the ``fit_converged`` check when no other law of its target is usable, and ranks
+after every clean law in the backtests. The other flags are warnings.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ from .problem import Problem
 
 TREND_R2, TREND_P = 0.3, 1e-3
 FLAT_RATIO = 1e-12
+BLOCKING_FLAGS = ("not_converged", "exponent_implausible", "coefficient_implausible", "flat_direction")
+
+
+def blocking_flags(flags) -> list[str]:
+    """The flags among ``flags`` that make a fit unusable (``BLOCKING_FLAGS``, with or without ``:<name>``)."""
+    return [f for f in (flags or []) if f.split(":", 1)[0] in BLOCKING_FLAGS]
 
 
 def residual_diagnostics(problem: Problem, z) -> dict:
@@ -114,8 +124,7 @@ class Assessment:
 
     @property
     def degenerate(self) -> bool:
-        return any(f.startswith(("exponent_implausible", "coefficient_implausible", "flat_direction"))
-                   for f in self.flags)
+        return bool(blocking_flags(self.flags))
 
 
 def assess(law: Law | str, params: Mapping[str, float], X, y, *, objective: str = "huber",

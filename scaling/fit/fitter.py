@@ -28,7 +28,7 @@ from .threads import single_thread_blas
 
 def fit_law(law: Law | str, X: Mapping[str, np.ndarray], y, *, objective: str = "huber",
             delta: float = 1e-3, space: str | None = None, weights=None, fixed: dict | None = None,
-            bounds: dict | None = None, runs=None, seed: int = 0, n_starts: int = 4,
+            bounds: dict | None = None, runs=None, n_starts: int = 4,
             tau: float = 0.5, start: Mapping[str, float] | None = None) -> FitResult:
     """Fit ``law`` to ``y`` given variables ``X`` (a mapping name -> array).
 
@@ -38,7 +38,8 @@ def fit_law(law: Law | str, X: Mapping[str, np.ndarray], y, *, objective: str = 
     laws) or ``"linear"`` (default for accuracy laws); ``None`` takes the law's default.
     fixed: parameters held at given values (e.g. ``law.defaults`` for published constants).
     bounds: ``{name: (low, high)}`` overriding the law's box. runs: a run id per point (counts
-    ``n_runs``). seed: kept for interface symmetry; the fit itself is deterministic.
+    ``n_runs``). There is no ``seed``: the fit has no randomness (seeds belong to ``bootstrap``
+    and ``backtest``), so passing one is an error rather than a silent no-op.
     start: skip the grid and refine from these values only (Gauss-Newton, the bootstrap's fast path).
     """
     with single_thread_blas(), np.errstate(all="ignore"):

@@ -72,6 +72,9 @@ class Problem:
             lo, hi = (bounds or {}).get(p.name, (lo, hi))
             if not lo <= hi:
                 raise FitError(f"expected lower <= upper bound, got ({lo}, {hi})", field=p.name)
+            if p.log and not (lo >= 0 and hi > 0):
+                raise FitError(f"parameter {p.name!r} of law {law.name!r} is fitted in log space, so its bounds "
+                               f"must be positive (a lower bound of 0 means none); got ({lo}, {hi})", field=p.name)
             self.bounds[p.name] = (float(lo), float(hi))
             self.grid[p.name] = hints.get(p.name, {}).get("grid", p.grid)
         self.free = [p for p in law.params if p.name not in self.fixed]

@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 from scipy.optimize import nnls
 
+from ..errors import FitError
 from .objective import point_loss, residuals
 from .problem import Problem
 
@@ -26,10 +27,12 @@ def _axis(problem: Problem, p, n: int) -> np.ndarray:
     if p.log:
         glo = max(glo, 1e-300)
         if not (np.isfinite(glo) and np.isfinite(ghi)) or glo >= ghi:
-            raise ValueError(f"parameter {p.name!r} needs a finite grid range")
+            raise FitError(f"parameter {p.name!r} needs a finite range to search: give it finite bounds, got "
+                           f"({lo}, {hi})", field=p.name)
         return np.geomspace(glo, ghi, n)
     if not (np.isfinite(glo) and np.isfinite(ghi)):
-        raise ValueError(f"parameter {p.name!r} needs a finite grid range")
+        raise FitError(f"parameter {p.name!r} needs a finite range to search: give it finite bounds, got "
+                       f"({lo}, {hi})", field=p.name)
     if glo == ghi:
         return np.array([glo])
     return np.linspace(glo, ghi, n)

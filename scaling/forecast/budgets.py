@@ -37,6 +37,34 @@ def transformer_flops_per_token(n_layer: float, n_ctx: float, d_model: float) ->
     return fpt
 
 
+def family_flops_per_token(params, attention_per_token) -> FlopsPerToken:
+    """6·N + a(N) FLOPs per token for a model family whose shape changes with N.
+
+    a(N) = 6·n_layer·n_ctx·d_model (Kaplan et al. 2020, Table 1) is known for the family's runs
+    (``params``, ``attention_per_token``); it is interpolated and extrapolated as a power law in N,
+    a(N) = k·N^p, fitted by least squares in log-log (a constant when the runs share one size).
+    This is how compute-optimal allocations honour the 6ND+attention convention, where no single
+    architecture shape is given.
+    """
+    n = np.asarray(params, dtype=float).ravel()
+    a = np.asarray(attention_per_token, dtype=float).ravel()
+    ok = np.isfinite(n) & np.isfinite(a) & (n > 0) & (a > 0)
+    if not ok.any():
+        raise ValueError("expected at least one run with a positive size and attention term")
+    ln, la = np.log(n[ok]), np.log(a[ok])
+    if np.ptp(ln) > 0:
+        p, logk = np.polyfit(ln, la, 1)
+    else:
+        p, logk = 0.0, float(la.mean())
+
+    def fpt(params):
+        N = np.asarray(params, dtype=float)
+        return 6.0 * N + np.exp(logk) * N ** p
+
+    fpt.__name__ = f"6N + {np.exp(logk):.4g}*N^{p:.4f}"
+    return fpt
+
+
 def convention_name(flops_per_token: FlopsPerToken | None) -> str:
     if flops_per_token is None or flops_per_token is six_n:
         return "6N"

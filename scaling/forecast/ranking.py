@@ -13,14 +13,15 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-SEVERE = ("not_converged", "exponent_implausible", "coefficient_implausible", "flat_direction")
+from ..fit.diagnostics import BLOCKING_FLAGS as SEVERE, blocking_flags
+
 KEYS = ("study", "group_name")
 POOR_ERROR_RATIO, POOR_ERROR_FLOOR, POOR_COVERAGE = 2.0, 0.05, 0.5
 
 
 def severe_flags(flags: Iterable[str] | None) -> list[str]:
-    """The flags that make a fit untrustworthy for forecasting."""
-    return [f for f in (flags or []) if f.startswith(SEVERE)]
+    """The flags that make a fit untrustworthy for forecasting (``scaling.fit.diagnostics.BLOCKING_FLAGS``)."""
+    return blocking_flags(flags)
 
 
 def _key(row: Mapping) -> tuple:
@@ -32,8 +33,9 @@ def summarize_backtests(rows: Iterable[Mapping], fit_flags: Mapping | None = Non
 
     rows: dicts with ``law``, ``target``, ``actual``, ``predicted`` (``rel_error`` and ``covered``
     are used when present, else computed; ``study``/``group_name`` kept when present).
-    fit_flags: ``{law: flags}`` or ``{(law, target): flags}`` for the restricted fits; severe
-    flags (not converged, implausible values, a flat direction) demote a law.
+    fit_flags: ``{(group_name, law, target): flags}``, ``{(law, target): flags}`` or ``{law: flags}``
+    (the most specific key present wins); blocking flags (not converged, implausible values, a flat
+    direction) demote a law within its own group only.
     """
     by_law: dict = defaultdict(list)
     for r in rows:
@@ -45,7 +47,8 @@ def summarize_backtests(rows: Iterable[Mapping], fit_flags: Mapping | None = Non
         rel = np.array([_rel(r) for r in rs], dtype=float)
         cov = [r.get("covered") for r in rs if r.get("covered") is not None]
         law, target = key[-1], key[-2]
-        flags = severe_flags(_flags_for(fit_flags, law, target))
+        group = dict(zip(KEYS, key[:2])).get("group_name") or ""
+        flags = severe_flags(_flags_for(fit_flags, group, law, target))
         summaries.append({**dict(zip(KEYS, key[:2])), "law": law, "target": target, "n_heldout": len(rs),
                           "mean_abs_rel_error": float(np.nanmean(np.abs(rel))) if rel.size else None,
                           "max_abs_rel_error": float(np.nanmax(np.abs(rel))) if rel.size else None,
@@ -77,9 +80,11 @@ def _inf(v):
     return float("inf") if v is None or not np.isfinite(v) else float(v)
 
 
-def _flags_for(fit_flags, law, target):
+def _flags_for(fit_flags, group, law, target):
     if not fit_flags:
         return []
+    if (group, law, target) in fit_flags:
+        return fit_flags[(group, law, target)]
     if (law, target) in fit_flags:
         return fit_flags[(law, target)]
     return fit_flags.get(law, [])

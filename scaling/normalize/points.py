@@ -235,9 +235,12 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
             pl.col("metric").cast(pl.Utf8), pl.col("_first")))
         points = points.join(dup.lazy().select("_file", "_row", "metric"), on=["_file", "_row", "metric"], how="anti")
 
+    # Compute under the study's convention from N and D; a logged FLOPs count is taken as it is
+    # (never plus the attention term, which a logged total already holds) when N or D is missing.
     attn = 6.0 * pl.col("n_layer") * pl.col("seq_len") * pl.col("d_model") * pl.col("tokens")
-    flops_6nd = pl.coalesce(6.0 * pl.col("params") * pl.col("tokens"), flops_col)
-    flops = flops_6nd + attn if study.flops_convention == "6ND+attention" else flops_6nd
+    flops_6nd = 6.0 * pl.col("params") * pl.col("tokens")
+    derived = flops_6nd + attn if study.flops_convention == "6ND+attention" else flops_6nd
+    flops = pl.coalesce(derived, flops_col)
     order = pl.coalesce(pl.col("tokens"), pl.col("step").cast(pl.Float64))
     if src.final == "all":
         points = points.with_columns(is_final=pl.lit(True))

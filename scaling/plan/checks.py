@@ -1,7 +1,9 @@
 """Checks on a study's fits: can a user trust them, and may forecasts be made from them?
 
-- fit_converged (blocking): every target has at least one law that converged without a
-  blocking flag (not_converged, exponent_implausible, coefficient_implausible);
+- fit_converged (blocking): every target that was fitted has at least one law that converged
+  without a blocking flag (scaling.fit.diagnostics.BLOCKING_FLAGS);
+- fits_completed: every planned fit ran; a failed one (too few points, a bad bound, a law that
+  fails on the data) is named with its study, group, law and parameter, and the others go on;
 - params_within_bounds: no fitted parameter sits on a bound of its box;
 - residuals_small: rms of log residuals <= max_rmse;
 - intervals_reasonable: exponents' 95% interval width <= max_relative_ci_width x |estimate|;
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scaling.plan.run import GroupFit
+from scaling.plan.run import FitFailure, GroupFit
 
 
 @dataclass
@@ -27,18 +29,26 @@ def _label(g: GroupFit) -> str:
     return f"{g.fit.law.name}->{g.plan.target}" + (f" [{g.data.group}]" if g.data.group else "")
 
 
-def fit_checks(fits: list[GroupFit], thresholds: dict[str, float]) -> list[FitCheck]:
+def fit_checks(fits: list[GroupFit], thresholds: dict[str, float],
+               failures: list[FitFailure] | None = None) -> list[FitCheck]:
     out = []
     by_target: dict[str, list[GroupFit]] = {}
     for g in fits:
         by_target.setdefault((g.plan.target, g.data.group), []).append(g)
     dead = [f"{t} [{grp}]" if grp else t for (t, grp), gs in by_target.items() if not any(g.usable for g in gs)]
     unusable = [f"{_label(g)}: {','.join(g.fit.flags) or g.fit.message}" for g in fits if not g.usable]
+    if not fits and failures:
+        dead = ["any target: every planned fit failed"]
     out.append(FitCheck(
         "fit_converged", not dead,
         (f"no usable fit for {dead}; " if dead else "every target has a usable fit; ")
         + (f"unusable: {unusable}" if unusable else "all fits converged without blocking flags"),
         blocking=True))
+    failures = failures or []
+    out.append(FitCheck(
+        "fits_completed", not failures,
+        f"{len(failures)} planned fit(s) failed, the others ran: " + "; ".join(f.message for f in failures)
+        if failures else "every planned fit ran"))
     at_bound = [f"{_label(g)}: {f}" for g in fits for f in g.fit.flags if f.startswith("at_bound")]
     out.append(FitCheck("params_within_bounds", not at_bound,
                         f"parameters at a bound: {at_bound}" if at_bound else "no parameter at a bound"))

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from scaling.expressions import parse_column_expression
-from scaling.errors import FitError, SpecError
+from scaling.errors import FitError
 from scaling.laws import get_law, lr_areas
 from scaling.plan.fits import FitPlan
+from scaling.plan.scope import FitScope
 
 
 @dataclass
@@ -22,6 +22,14 @@ class FitData:
     runs: np.ndarray
     compute: np.ndarray
     frame: pl.DataFrame
+
+    @property
+    def max_flops(self) -> float | None:
+        """The largest compute among the points fitted (what forecasts extrapolate from)."""
+        if "flops" not in self.frame.columns:
+            return None
+        v = self.frame["flops"].max()
+        return float(v) if v is not None else None
 
     @property
     def input_hash(self) -> str:
@@ -48,8 +56,8 @@ def _with_lr_areas(frame: pl.DataFrame, all_points: pl.DataFrame) -> pl.DataFram
     return pl.concat(parts)
 
 
-def gather(plan: FitPlan, points: pl.DataFrame, runs: pl.DataFrame) -> list[FitData]:
-    """One FitData per group (and per run when ``by_run``)."""
+def gather(plan: FitPlan, points: pl.DataFrame, runs: pl.DataFrame, scope: FitScope) -> list[FitData]:
+    """One FitData per group (and per run when ``by_run``), from the points ``scope`` lets a fit use."""
     law = get_law(plan.law)
     pts = points.filter(pl.col("metric") == plan.target)
     if pts.height == 0:
@@ -57,15 +65,7 @@ def gather(plan: FitPlan, points: pl.DataFrame, runs: pl.DataFrame) -> list[FitD
                        f"{sorted(points['metric'].unique().to_list())[:12]}")
     if plan.points == "final":
         pts = pts.filter(pl.col("is_final"))
-    pts = pts.filter(pl.col("tokens") >= plan.min_tokens)
-    if plan.filter:
-        try:
-            pts = pts.filter(parse_column_expression(plan.filter, field="fits.filter",
-                                                     columns=set(pts.columns)).to_polars())
-        except SpecError:
-            raise
-        except Exception as exc:
-            raise SpecError(f"fit filter {plan.filter!r} failed: {exc}", field="fits.filter") from None
+    pts = scope.select(pts, filter=plan.filter, min_tokens=plan.min_tokens)
     meta = runs.select("run", "params", "unique_tokens")
     # Losses are fitted in nats per token whatever unit they were logged in (perplexity -> ln ppl);
     # bits per byte, accuracies and other units are fitted as logged.

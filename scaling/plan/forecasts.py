@@ -1,13 +1,17 @@
 """A study's forecasts from its stored fits: the ``[forecasts]`` table of a study file.
 
     [forecasts]
-    budgets = [1e21, 1e22]   # FLOPs; default: n_budgets log-spaced from the largest observed to factor x it
+    budgets = [1e21, 1e22]   # FLOPs; default: n_budgets log-spaced from the largest fitted to factor x it
     n_budgets = 7
     factor = 1000
     unique_tokens = 1e11     # data-constrained allocation with this many unique tokens (data_constrained law)
     fixed_size = [1e9]       # loss as tokens grow for these model sizes
     targets = [ { name = "7B-4T", params = 6.9e9, tokens = 4e12, actual_run = "peteish7_eval_anneal" } ]
     downstream = [ { task_loss = "bpb_taskA", accuracy = "acc_taskA", floor = 0.25 } ]
+                             # optional `filter` (SQL over points); default: the study's [[fits]] filter
+
+A target's ``actual_run`` never enters any fit (``scaling.plan.scope``); budgets and
+``extrapolation`` start from the largest compute a fit actually used.
 
 Every usable fit (converged, no blocking flag) of a law in N and D gets compute-optimal rows;
 laws in compute alone get the predicted value at each budget. Intervals come from the fit's
@@ -27,14 +31,15 @@ from scaling.fit.result import FitResult
 from scaling.forecast import (compute_optimal_forecast, data_constrained_forecast, downstream_forecast,
                               fit_two_step, fixed_size_forecast, mark_recommended, summarize_backtests,
                               target_run_forecast, transformer_flops_per_token)
-from scaling.forecast.budgets import budget_grid, budget_label
+from scaling.forecast.budgets import FlopsPerToken, budget_grid, budget_label, family_flops_per_token
 from scaling.forecast.rows import forecast_row
 from scaling.plan.restore import Key
+from scaling.plan.scope import FitScope, study_scope
 
 _KEYS = {"budgets", "n_budgets", "factor", "unique_tokens", "fixed_size", "targets", "downstream", "level",
          "n_resamples"}
 _TARGET_KEYS = {"name", "params", "tokens", "unique_tokens", "actual_run", "actual", "n_layer", "seq_len", "d_model"}
-_DOWNSTREAM_KEYS = {"task_loss", "accuracy", "floor", "ceiling", "min_tokens_fraction", "n_resamples"}
+_DOWNSTREAM_KEYS = {"task_loss", "accuracy", "floor", "ceiling", "min_tokens_fraction", "n_resamples", "filter"}
 
 
 @dataclass
@@ -42,6 +47,7 @@ class StudyForecasts:
     rows: list[dict] = field(default_factory=list)
     summary: list[dict] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    fitted_runs: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # downstream fits -> runs per step
 
 
 def check_forecast_spec(spec: dict, study: str) -> dict:
@@ -54,7 +60,7 @@ def check_forecast_spec(spec: dict, study: str) -> dict:
         if bad or "name" not in t or "params" not in t or "tokens" not in t:
             raise SpecError(f"a target needs name, params and tokens (known keys {sorted(_TARGET_KEYS)}; "
                             f"unknown {sorted(bad)})", study=study, field=f"forecasts.targets[{i}]")
-    for i, d in enumerate(spec.get("downstream", [])):
+    for d in spec.get("downstream", []):
         bad = set(d) - _DOWNSTREAM_KEYS
         if bad or "task_loss" not in d or "accuracy" not in d:
             raise SpecError(f"a downstream forecast needs task_loss and accuracy metrics (known keys "
@@ -63,7 +69,25 @@ def check_forecast_spec(spec: dict, study: str) -> dict:
     return spec
 
 
-def _targets(spec: dict, points: pl.DataFrame, metric: str, convention: str) -> list[dict]:
+def downstream_filter(study) -> str | None:
+    """The filter a study's downstream fits default to: the one its ``[[fits]]`` tables share.
+
+    When the ``[[fits]]`` tables use different filters, every downstream forecast must set its own."""
+    filters = {f.get("filter") for f in (study.fits or [])}
+    if len(filters) <= 1:
+        return next(iter(filters), None)
+    for i, d in enumerate(study.forecasts.get("downstream", [])):
+        if "filter" not in d:
+            raise SpecError(f"the [[fits]] tables use different filters ({sorted(map(str, filters))}), so a "
+                            "downstream forecast must say which runs it fits: set its `filter`", study=study.name,
+                            field=f"forecasts.downstream[{i}].filter")
+    return None
+
+
+def _targets(spec: dict, points: pl.DataFrame, metric: str, convention: str,
+             family: FlopsPerToken | None = None) -> list[dict]:
+    """The named targets with their observed value of ``metric`` and, under 6ND+attention, their
+    FLOPs per token (``_fpt``): the target's own shape when given, else the study family's."""
     out = []
     for t in spec.get("targets", []):
         row = {k: t[k] for k in ("name", "params", "tokens", "unique_tokens") if k in t}
@@ -74,10 +98,27 @@ def _targets(spec: dict, points: pl.DataFrame, metric: str, convention: str) -> 
                 v = hit.row(0, named=True)
                 actual = v["loss_nats"] if v["unit"] in ("nats", "bits", "perplexity") else v["value"]
         row["actual"] = actual
-        if convention == "6ND+attention" and all(k in t for k in ("n_layer", "seq_len", "d_model")):
-            row["_fpt"] = transformer_flops_per_token(t["n_layer"], t["seq_len"], t["d_model"])
+        if convention == "6ND+attention":
+            if all(k in t for k in ("n_layer", "seq_len", "d_model")):
+                row["_fpt"] = transformer_flops_per_token(t["n_layer"], t["seq_len"], t["d_model"])
+            else:
+                row["_fpt"] = family
         out.append(row)
     return out
+
+
+def _family(convention: str, runs: pl.DataFrame | None, scope: FitScope) -> FlopsPerToken | None:
+    """Under 6ND+attention, FLOPs per token as a function of N from the fitted runs' shapes."""
+    if convention != "6ND+attention" or runs is None:
+        return None
+    need = ("params", "n_layer", "seq_len", "d_model")
+    if any(c not in runs.columns for c in need):
+        return None
+    fam = runs.filter(~pl.col("run").is_in(sorted(scope.held_out))).drop_nulls(list(need))
+    if fam.height == 0:
+        return None
+    attn = 6.0 * fam["n_layer"].cast(pl.Float64) * fam["seq_len"].cast(pl.Float64) * fam["d_model"].cast(pl.Float64)
+    return family_flops_per_token(fam["params"].to_numpy(), attn.to_numpy())
 
 
 def _budget_rows(fit: FitResult, boot: BootstrapResult | None, C: np.ndarray, max_c: float, target: str) -> list[dict]:
@@ -92,23 +133,33 @@ def _budget_rows(fit: FitResult, boot: BootstrapResult | None, C: np.ndarray, ma
             for j, c in enumerate(C)]
 
 
-def _observed(points: pl.DataFrame, group: str) -> float:
-    sub = points.filter(pl.col("group_name") == group) if group else points
-    return float(sub["flops"].max() or 0.0)
-
-
 def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tuple], backtests: list[dict],
-                   points: pl.DataFrame, runs: pl.DataFrame) -> StudyForecasts:
+                   points: pl.DataFrame, runs: pl.DataFrame, *, fit_filter: str | None = None) -> StudyForecasts:
+    """Forecast rows and the backtest ranking of one study.
+
+    Budgets and ``extrapolation`` are measured from each fit's largest fitted compute
+    (``max_fitted_flops`` in its settings), never from a held-out target run. ``fit_filter``: the
+    study's ``[[fits]]`` filter, the default filter of its two-step downstream fits. Under the
+    6ND+attention convention every allocation uses FLOPs per token with the attention term.
+    """
     spec = check_forecast_spec(spec, study)
+    scope = study_scope(spec)
     out = StudyForecasts()
     level = float(spec.get("level", 0.95))
+    family = _family(convention, runs, scope)
+    if convention == "6ND+attention" and family is None:
+        out.messages.append("6ND+attention: no fitted run has n_layer, seq_len and d_model, so no allocation "
+                            "can count the attention term; compute-optimal forecasts are skipped")
     for (group, law_name, target), (fit, boot) in fits.items():
+        label = f"{law_name} -> {target}" + (f" [{group}]" if group else "")
         if not fit.converged:
-            out.messages.append(f"{law_name} -> {target} [{group}]: not used, the fit is not usable ({fit.flags})")
+            out.messages.append(f"{label}: not used, the fit is not usable ({fit.flags})")
             continue
-        max_c = _observed(points, group)
-        if not max_c > 0:
+        max_c = fit.settings.get("max_fitted_flops")
+        if max_c is None or not max_c > 0:
+            out.messages.append(f"{label}: no forecasts, the fit records no fitted compute (refit the study)")
             continue
+        max_c = float(max_c)
         C = np.asarray(spec["budgets"], dtype=float) if "budgets" in spec else budget_grid(
             max_c, factor=float(spec.get("factor", 1000.0)), n=int(spec.get("n_budgets", 7)))
         rows: list[dict] = []
@@ -116,16 +167,17 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
         if variables == {"flops"}:
             rows += _budget_rows(fit, boot, C, max_c, target)
         elif {"params", "tokens"} <= variables:
-            if "unique_tokens" not in variables:
+            attention_missing = convention == "6ND+attention" and family is None
+            if "unique_tokens" not in variables and not attention_missing:
                 res = compute_optimal_forecast(fit, boot, max_observed_flops=max_c, budgets=C, target=target,
-                                               level=level)
+                                               level=level, flops_per_token=family)
                 rows += res.rows
                 out.messages += res.messages
-            elif "unique_tokens" in spec:
+            elif "unique_tokens" in spec and not attention_missing:
                 res = data_constrained_forecast(fit, boot, C, spec["unique_tokens"], max_observed_flops=max_c,
-                                                target=target, level=level)
+                                                target=target, level=level, flops_per_token=family)
                 rows += res.rows
-            for t in _targets(spec, points, target, convention):
+            for t in _targets(spec, points, target, convention, family):
                 fpt = t.pop("_fpt", None)
                 if "unique_tokens" in variables:
                     t.setdefault("unique_tokens", t["tokens"])
@@ -137,51 +189,65 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
                 if "unique_tokens" in variables and not kw:
                     continue
                 rows += fixed_size_forecast(fit, boot, float(n), max_observed_flops=max_c, target=target,
-                                            level=level, **kw).rows
+                                            level=level, flops_per_token=family, **kw).rows
         for r in rows:
             r["group_name"] = group
         out.rows += rows
     for d in spec.get("downstream", []):
-        rows, msg = _downstream(d, spec, points, runs, convention, level)
+        rows, msg, used = _downstream(d, spec, points, runs, convention, level, scope,
+                                      d.get("filter", fit_filter), family)
         out.rows += rows
         out.messages += msg
+        if used:
+            out.fitted_runs[f"downstream:{d['accuracy']}"] = used
     flags = {(g, law, t): f.flags for (g, law, t), (f, _) in fits.items()}
-    out.summary = summarize_backtests(backtests, {(law, t): fl for (g, law, t), fl in flags.items()}) \
-        if backtests else []
+    out.summary = summarize_backtests(backtests, flags) if backtests else []
     for r in out.rows:
         r["study"] = study
     out.rows = mark_recommended(out.rows, out.summary)
     return out
 
 
-def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, convention: str, level: float):
-    """Two-step forecast (Bhagia et al. 2024): (N, D) -> task loss (final points) -> accuracy (all points)."""
+def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, convention: str, level: float,
+                scope: FitScope, filter: str | None, family: FlopsPerToken | None):
+    """Two-step forecast (Bhagia et al. 2024): (N, D) -> task loss (final points) -> accuracy (all points).
+
+    Both steps fit only the points ``scope`` allows under ``filter``: the targets' runs never enter.
+    Returns the rows, messages and the runs each step fitted."""
+    field = "forecasts.downstream.filter"
     loss = points.filter(pl.col("metric") == d["task_loss"])
     acc = points.filter(pl.col("metric") == d["accuracy"])
     if loss.height == 0 or acc.height == 0:
-        return [], [f"downstream {d['task_loss']} -> {d['accuracy']}: metric not found"]
-    targets = _targets(spec, points, d["accuracy"], convention)
+        return [], [f"downstream {d['task_loss']} -> {d['accuracy']}: metric not found"], {}
+    targets = _targets(spec, points, d["accuracy"], convention, family)
     if not targets:
-        return [], [f"downstream {d['accuracy']}: no [[forecasts.targets]] to forecast"]
-    held = [t.get("actual_run") for t in spec.get("targets", []) if t.get("actual_run")]
-    step1 = loss.filter(pl.col("is_final") & ~pl.col("run").is_in(held)).join(
+        return [], [f"downstream {d['accuracy']}: no [[forecasts.targets]] to forecast"], {}
+    fitted = scope.select(loss, filter=filter, field=field)
+    step1 = fitted.filter(pl.col("is_final")).join(
         runs.select("run", "params"), on="run").drop_nulls(["params", "tokens", "value"])
     frac = float(d.get("min_tokens_fraction", 0.1))
     key = pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_k")
-    pairs = loss.with_columns(key).join(acc.select("run", key, pl.col("value").alias("acc")), on=["run", "_k"]) \
-        .filter(~pl.col("run").is_in(held)) \
-        .filter(pl.col("tokens") >= frac * pl.col("tokens").max().over("run"))
+    pairs = fitted.with_columns(key).join(
+        scope.select(acc, filter=filter, field=field).select("run", key, pl.col("value").alias("acc")),
+        on=["run", "_k"]).filter(pl.col("tokens") >= frac * pl.col("tokens").max().over("run"))
     fixed = {k: float(d[k]) for k in ("floor", "ceiling") if k in d}
     two = fit_two_step({"params": step1["params"].to_numpy(), "tokens": step1["tokens"].to_numpy()},
                        step1["value"].to_numpy(), pairs["value"].to_numpy(), pairs["acc"].to_numpy(),
                        runs=step1["run"].to_numpy(), step2_runs=pairs["run"].to_numpy(), step2_fixed=fixed or None,
                        n_resamples=int(d.get("n_resamples", spec.get("n_resamples", 200))))
+    max_c = float(step1["flops"].max())
+    rows, losses = [], []
     for t in targets:
-        t.pop("_fpt", None)
-    res = downstream_forecast(two, targets, target=d["accuracy"], level=level,
-                              max_observed_flops=float(step1["flops"].max()))
-    for r in res.rows:
+        fpt = t.pop("_fpt", None)
+        res = downstream_forecast(two, [t], target=d["accuracy"], level=level, max_observed_flops=max_c,
+                                  flops_per_token=fpt)
+        rows += res.rows
+        losses += res.settings["step1_loss"]
+    for r in rows:
         r["group_name"] = ""
-    msgs = [f"downstream {d['accuracy']}: step-1 {d['task_loss']} for {s['name']} = {s['loss']:.4f} "
-            f"[{s['ci_low']:.4f}, {s['ci_high']:.4f}]" for s in res.settings["step1_loss"]]
-    return res.rows, msgs
+    used = {"step1": sorted(set(step1["run"].to_list())), "step2": sorted(set(pairs["run"].to_list()))}
+    msgs = [f"downstream {d['accuracy']}: step 1 fitted {len(used['step1'])} runs, step 2 {pairs.height} "
+            f"checkpoints of {len(used['step2'])} runs"]
+    msgs += [f"downstream {d['accuracy']}: step-1 {d['task_loss']} for {s['name']} = {s['loss']:.4f} "
+             f"[{s['ci_low']:.4f}, {s['ci_high']:.4f}]" for s in losses]
+    return rows, msgs, used

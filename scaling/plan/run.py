@@ -13,12 +13,13 @@ import numpy as np
 from scaling.fit import backtest, bootstrap, fit_law
 from scaling.fit.result import FitResult
 from scaling.fit.bootstrap import BootstrapResult
+from scaling.fit.diagnostics import BLOCKING_FLAGS, blocking_flags  # noqa: F401  (re-exported)
+from scaling.errors import ScalingError
 from scaling.laws import get_law
-from scaling.plan.data import FitData
+from scaling.plan.data import FitData, gather
 from scaling.plan.fits import FitPlan
+from scaling.plan.scope import FitScope
 
-# Flags that make a fit unusable for forecasting (the others are warnings).
-BLOCKING_FLAGS = ("not_converged", "exponent_implausible", "coefficient_implausible")
 
 
 def derived_quantities(law_name: str) -> dict:
@@ -42,12 +43,12 @@ class GroupFit:
 
     @property
     def usable(self) -> bool:
-        return self.fit.converged and not any(f.split(":")[0] in BLOCKING_FLAGS for f in self.fit.flags)
+        return self.fit.converged and not blocking_flags(self.fit.flags)
 
     def fit_rows(self) -> list[dict]:
         settings = json.dumps({**self.plan.settings(), **{k: v for k, v in self.fit.settings.items()
-                                                         if k not in ("fixed", "bounds")}}, sort_keys=True,
-                              default=str)
+                                                         if k not in ("fixed", "bounds")},
+                               "max_fitted_flops": self.data.max_flops}, sort_keys=True, default=str)
         base = {"group_name": self.data.group, "law": self.fit.law.name, "target": self.plan.target,
                 "objective": float(self.fit.objective), "n_points": self.fit.n_points, "n_runs": self.fit.n_runs,
                 "converged": bool(self.usable), "flags": ",".join(self.fit.flags), "settings": settings,
@@ -66,7 +67,7 @@ class GroupFit:
     def draw_rows(self) -> list[dict]:
         if self.boot is None:
             return []
-        ok = self.boot.converged
+        ok = self.boot.valid  # the same draws as the intervals in `law_fits`
         out = []
         for j, name in enumerate(self.boot.param_names):
             for i in np.flatnonzero(ok):
@@ -79,7 +80,7 @@ def fit_group(plan: FitPlan, data: FitData, *, n_jobs: int = 1) -> GroupFit:
     law = get_law(plan.law)
     kwargs = dict(objective=plan.objective, delta=plan.delta, space=plan.space, fixed=plan.fixed or None,
                   bounds=plan.bounds or None)
-    fit = fit_law(law, data.X, data.y, runs=data.runs, seed=plan.seed, **kwargs)
+    fit = fit_law(law, data.X, data.y, runs=data.runs, **kwargs)
     boot = None
     if plan.n_resamples > 0 and len(set(data.runs.tolist())) >= 3:
         boot = bootstrap(law, data.X, data.y, data.runs, n_resamples=plan.n_resamples, seed=plan.seed, fit=fit,
@@ -98,3 +99,57 @@ def fit_group(plan: FitPlan, data: FitData, *, n_jobs: int = 1) -> GroupFit:
         except Exception as exc:  # a backtest that cannot fit is reported, not fatal to the fit
             result.backtest_error = f"{type(exc).__name__}: {exc}"
     return result
+
+
+@dataclass
+class FitFailure:
+    """A planned fit that could not run (too few points, a bad bound, a law that fails on the data)."""
+
+    study: str
+    index: int
+    plan: FitPlan
+    group: str | None
+    problem: str
+    parameter: str | None = None
+
+    @property
+    def message(self) -> str:
+        parts = [f"study {self.study!r}", f"fits[{self.index}] law {self.plan.law!r} -> {self.plan.target!r}"]
+        if self.group is not None:
+            parts.append(f"group {self.group!r}" if self.group else "group '' (the whole study)")
+        if self.parameter:
+            parts.append(f"parameter {self.parameter!r}")
+        return ", ".join(parts) + f": {self.problem}"
+
+
+def _failure(study: str, index: int, plan: FitPlan, group: str | None, exc: Exception) -> FitFailure:
+    if isinstance(exc, ScalingError):
+        field_ = exc.where.field
+        param = field_ if field_ in get_law(plan.law).param_names else None
+        problem = exc.problem if param else str(exc)
+    else:  # an unexpected failure is still reported against its fit, with its type
+        param, problem = None, f"{type(exc).__name__}: {exc}"
+    return FitFailure(study, index, plan, group, problem, param)
+
+
+def fit_study(study: str, plans: list[FitPlan], points, runs, scope: FitScope, *, n_jobs: int = 1,
+              log=None) -> tuple[list[GroupFit], list[FitFailure]]:
+    """Every planned fit of every group, each on the points ``scope`` allows. A fit that fails
+    (its data, its bounds, its law) is returned as a named ``FitFailure``; the others still run."""
+    results: list[GroupFit] = []
+    failures: list[FitFailure] = []
+    for i, plan in enumerate(plans):
+        try:
+            groups = gather(plan, points, runs, scope)
+        except Exception as exc:  # noqa: BLE001 - reported against this fit, the others go on
+            failures.append(_failure(study, i, plan, None, exc))
+            continue
+        for data in groups:
+            if log is not None:
+                log(f"{study}: fitting {plan.law} -> {plan.target}"
+                    f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
+            try:
+                results.append(fit_group(plan, data, n_jobs=n_jobs))
+            except Exception as exc:  # noqa: BLE001
+                failures.append(_failure(study, i, plan, data.group, exc))
+    return results, failures

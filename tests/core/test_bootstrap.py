@@ -15,10 +15,10 @@ def test_chinchilla_epoch_intervals_match_epoch(shared_data):
     assert boot.n_resamples == 1000 and boot.resampled == "points" and boot.n_groups == 240
     assert boot.draws.shape == (1000, 5)
     assert boot.n_failed <= 10
-    for name, (lo, hi) in EPOCH_CI.items():
+    for name, (lo, hi) in EPOCH_CI.items():  # every end within 0.003 of Epoch's (their own resamples differ)
         got_lo, got_hi = boot.interval(name, 0.95)
-        assert got_lo == pytest.approx(lo, rel=0.1), name
-        assert got_hi == pytest.approx(hi, rel=0.1), name
+        assert got_lo == pytest.approx(lo, abs=3e-3), name
+        assert got_hi == pytest.approx(hi, abs=3e-3), name
     # compute-optimal exponent a = beta / (alpha + beta): Epoch report about 0.51
     est, lo, hi = boot.derived(lambda p: p["beta"] / (p["alpha"] + p["beta"]))
     assert lo < est < hi

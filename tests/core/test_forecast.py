@@ -95,10 +95,14 @@ def test_planted_optimum_is_recovered(simulated):
     assert ex["a"][0] == pytest.approx(planted["a"], abs=0.02)
     assert ex["b"][0] == pytest.approx(planted["b"], abs=0.02)
     assert ex["a"][1] < planted["a"] < ex["a"][2]
-    # the exponent of the forecast grid's N_opt(C) is the same number
     fc = compute_optimal_forecast(simulated["fit"], simulated["boot"], max_observed_flops=simulated["max_flops"])
-    slope = np.polyfit(np.log(fc.column("flops")), np.log(fc.column("params")), 1)[0]
-    assert slope == pytest.approx(ex["a"][0], abs=1e-9)
+    # a minimizer that never uses the closed form (a grid along each iso-compute line) finds the
+    # same N_opt(C): its slope over three decades of compute is the fitted exponent
+    num = compute_optimal_forecast(simulated["fit"], None, max_observed_flops=simulated["max_flops"],
+                                   method="numeric")
+    slope = np.polyfit(np.log(num.column("flops")), np.log(num.column("params")), 1)[0]
+    assert slope == pytest.approx(ex["a"][0], abs=1e-4)
+    np.testing.assert_allclose(num.column("params"), fc.column("params"), rtol=1e-3)
     for r in fc:
         assert r["params_ci_low"] < r["params"] < r["params_ci_high"]
         assert r["tokens_ci_low"] < r["tokens"] < r["tokens_ci_high"]

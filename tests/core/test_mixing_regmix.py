@@ -71,3 +71,19 @@ def test_intervals_and_law_rows(regmix):
     assert (row.n_train, row.n_test) == (512, 256)
     assert all(result.fits[k].n_failed == 0 for k in result.fits)
     assert len(result.weight_flags) > 0
+
+
+def test_readme_spearmans(regmix):
+    """The held-out Spearmans the README states (Pile-CC on the 1M and 60M test mixtures; the mean
+    over the 13 targets on the 1M test mixtures), to the digits it states them."""
+    _, test, test60, result = regmix
+    k = result.targets.index(PILE_CC)
+    w60 = test60.weights / test60.weights.sum(axis=1, keepdims=True)
+    got = {}
+    for law in result.laws:
+        at60 = score_heldout(law, PILE_CC, result.predict(w60, law=law).loss[:, k], test60.losses[:, k]).spearman
+        mean = np.mean([result.heldout[(law, t)].spearman for t in result.targets])
+        got[law] = (round(result.heldout[(law, PILE_CC)].spearman, 4), round(at60, 4), round(float(mean), 4))
+    assert got["ye_exp_log"] == (0.9919, 0.9877, 0.9883)
+    assert got["ye_exp"] == (0.9659, 0.9602, 0.9756)
+    assert (got["linear"][0], got["linear"][2]) == (0.9018, 0.8308)  # the README gives no 60M linear score
