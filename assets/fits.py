@@ -60,8 +60,8 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     summary = pl.DataFrame([{
         "law": g.fit.law.name, "target": g.plan.target, "group": g.data.group, "objective": g.fit.objective,
         "points": g.fit.n_points, "runs": g.fit.n_runs, "usable": g.usable, "flags": ",".join(g.fit.flags),
-        "backtest_error": (sum(abs(r["rel_error"]) for r in g.backtest_rows) / len(g.backtest_rows))
-        if g.backtest_rows else None} for g in results]) if results else pl.DataFrame()
+        "backtest_error": (sum(abs(r["rel_error"]) for r in g.primary_backtest_rows) / len(g.primary_backtest_rows))
+        if g.primary_backtest_rows else None} for g in results]) if results else pl.DataFrame()
     plots = {}
     folder = p.plots / spec.name
     folder.mkdir(parents=True, exist_ok=True)

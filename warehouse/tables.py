@@ -139,18 +139,25 @@ LAW_FITS = _t(
 )
 
 BACKTESTS = _t(
-    "backtests", "held-out checks: fit without the largest-compute runs, predict them",
+    "backtests", "held-out checks and rollouts: fit without the largest-compute runs, predict them",
     STUDY, GROUP,
     ("law", "VARCHAR", "law name"),
     ("target", "VARCHAR", "metric"),
+    ("holdout", "VARCHAR", "which hold-out: the study's own (`holdout`, or the top `holdout_fraction` of runs by compute) or a rollout cut-off (top 50% / 35% / 20% of runs by compute)"),
+    ("primary", "BOOLEAN", "the row is from the study's own hold-out (the one laws are ranked on)"),
     ("run", "VARCHAR", "held-out run"),
     ("flops", "DOUBLE", "compute of the held-out point"),
+    ("fitted_max_flops", "DOUBLE", "largest compute the restricted fit saw"),
+    ("extrapolation", "DOUBLE", "flops / fitted_max_flops"),
     ("actual", "DOUBLE", "observed value"),
     ("predicted", "DOUBLE", "prediction of the restricted fit"),
-    ("ci_low", "DOUBLE", "2.5th percentile of the prediction"),
-    ("ci_high", "DOUBLE", "97.5th percentile of the prediction"),
+    ("ci_low", "DOUBLE", "2.5th percentile of the calibrated 95% prediction interval"),
+    ("ci_high", "DOUBLE", "97.5th percentile of the calibrated 95% prediction interval"),
     ("rel_error", "DOUBLE", "(predicted - actual) / actual"),
     ("covered", "BOOLEAN", "actual inside [ci_low, ci_high]"),
+    ("boot_ci_low", "DOUBLE", "2.5th percentile before calibration (bootstrap draws plus run scatter)"),
+    ("boot_ci_high", "DOUBLE", "97.5th percentile before calibration"),
+    ("boot_covered", "BOOLEAN", "actual inside [boot_ci_low, boot_ci_high]"),
 )
 
 LAW_DRAWS = _t(
@@ -189,16 +196,20 @@ FORECASTS = _t(
 )
 
 BACKTEST_SUMMARY = _t(
-    "backtest_summary", "per study, group, law and target: how well the law predicted held-out runs",
+    "backtest_summary", "per study, group, law and target: how well the law predicted held-out runs, on the "
+    "study's hold-out and per extrapolation distance over all rollouts",
     STUDY, GROUP,
     ("law", "VARCHAR", "law name"),
     ("target", "VARCHAR", "metric"),
+    ("extrapolation_bin", "VARCHAR", "'hold-out' (the study's own hold-out, ranked) or a range of extrapolation over all rollout cut-offs: 1-2x, 2-5x, 5-10x, 10-100x, >100x"),
     ("n_heldout", "BIGINT", "held-out points"),
     ("mean_abs_rel_error", "DOUBLE", "mean |rel_error|"),
     ("max_abs_rel_error", "DOUBLE", "max |rel_error|"),
-    ("coverage", "DOUBLE", "share of held-out points inside the 95% interval"),
-    ("rank", "BIGINT", "1 = best law for this study, group and target"),
-    ("verdict", "VARCHAR", "best, ok, or poor (and why)"),
+    ("coverage", "DOUBLE", "share of held-out points inside the calibrated 95% interval"),
+    ("boot_coverage", "DOUBLE", "share inside the interval before calibration (bootstrap draws plus run scatter)"),
+    ("mean_rel_width", "DOUBLE", "mean (ci_high - ci_low) / actual of the calibrated interval"),
+    ("rank", "BIGINT", "1 = best law for this study, group and target (hold-out rows only)"),
+    ("verdict", "VARCHAR", "best, ok, or poor (and why) (hold-out rows only)"),
 )
 
 MIXTURE_POINTS = _t(

@@ -1,4 +1,7 @@
-"""Hold-out backtests: fit without the largest-compute runs, predict them, check the intervals."""
+"""Hold-out backtests and rollouts: fit without the largest-compute runs, predict them, check the
+intervals. Intervals are prediction intervals: the bootstrap's parameter draws plus the scatter of
+runs, widened by an ``IntervalCalibration`` fitted on rollouts inside the training runs only
+(``scaling.fit.calibration``)."""
 
 from __future__ import annotations
 
@@ -11,14 +14,17 @@ from ..errors import FitError
 from ..laws.base import Law
 from ..laws.registry import get_law
 from .bootstrap import BootstrapResult, bootstrap
+from .calibration import ROLLOUT_FRACTIONS, IntervalCalibration, calibrate_intervals, top_runs
 from .fitter import fit_law
 from .result import FitResult
 
 
 @dataclass
 class BacktestResult:
-    """One row per held-out point: run, compute, actual, predicted, ci_low, ci_high, rel_error
-    ((predicted - actual) / actual), covered (actual inside the interval)."""
+    """One row per held-out point: run, compute, actual, predicted, ci_low, ci_high (the calibrated
+    prediction interval), boot_ci_low, boot_ci_high (bootstrap draws plus run scatter, before
+    calibration), rel_error ((predicted - actual) / actual), covered (actual inside [ci_low, ci_high]),
+    boot_covered, fitted_max_compute (largest compute fitted) and extrapolation (compute / that)."""
 
     rows: list[dict]
     fit: FitResult
@@ -26,6 +32,12 @@ class BacktestResult:
     train_runs: list
     holdout_runs: list
     settings: dict = field(default_factory=dict)
+    calibration: IntervalCalibration | None = None
+
+    @property
+    def mean_rel_width(self) -> float:
+        """Mean (ci_high - ci_low) / actual over held-out points."""
+        return float(np.mean([(r["ci_high"] - r["ci_low"]) / abs(r["actual"]) for r in self.rows]))
 
     @property
     def mean_abs_rel_error(self) -> float:
@@ -49,7 +61,7 @@ def holdout_runs(runs, compute, *, holdout: str | Sequence = "top_fraction", fra
     or the explicit run ids given as ``holdout``."""
     runs = np.asarray(runs).ravel()
     uniq = np.unique(runs)
-    if not isinstance(holdout, str):
+    if not isinstance(holdout, str) and not np.isscalar(holdout):
         held = list(holdout)
         unknown = [r for r in held if r not in set(uniq.tolist())]
         if unknown:
@@ -66,9 +78,30 @@ def holdout_runs(runs, compute, *, holdout: str | Sequence = "top_fraction", fra
     return uniq[order[:k]].tolist()
 
 
+def rollout_holdouts(runs, compute, *, holdout: str | Sequence = "top_fraction", fraction: float = 0.2,
+                     fractions: Sequence[float] = ROLLOUT_FRACTIONS) -> list[tuple[str, list]]:
+    """The hold-outs of a rollout: ``[(label, held run ids), ...]``, the study's own hold-out first
+    (``holdout``/``fraction``), then the top ``fractions`` of runs by compute (duplicates dropped)."""
+    out = [(_label(holdout, fraction), holdout_runs(runs, compute, holdout=holdout, fraction=fraction))]
+    seen = {frozenset(out[0][1])}
+    for f in fractions:
+        held = top_runs(runs, compute, f)
+        if frozenset(held) not in seen:
+            seen.add(frozenset(held))
+            out.append((f"top {f:.0%} of runs by compute", held))
+    return out
+
+
+def _label(holdout, fraction) -> str:
+    if isinstance(holdout, str) and holdout == "top_fraction":
+        return f"top {fraction:.0%} of runs by compute"
+    return f"{len(list(holdout))} named runs"
+
+
 def backtest(law: Law | str, X: Mapping[str, np.ndarray], y, runs, compute, *,
              holdout: str | Sequence = "top_fraction", fraction: float = 0.2, points: str = "final",
              n_resamples: int = 200, level: float = 0.95, seed: int = 0, n_jobs: int = 1,
+             calibrate: bool = True, calibration_fractions: Sequence[float] = ROLLOUT_FRACTIONS,
              **fit_kwargs) -> BacktestResult:
     """Fit ``law`` without the held-out runs and predict them.
 
@@ -77,7 +110,9 @@ def backtest(law: Law | str, X: Mapping[str, np.ndarray], y, runs, compute, *,
     ``"final"`` (each held-out run's largest-compute point) or ``"all"``. Intervals are prediction
     intervals: ``bootstrap`` draws (``n_resamples``, over the training runs) of the restricted fit,
     each with a resampled residual of that fit added (a new run scatters around the law); with
-    ``n_resamples=0`` they are omitted (nan, covered None).
+    ``n_resamples=0`` they are omitted (nan, covered None). calibrate: widen them by an
+    ``IntervalCalibration`` from rollouts (``calibration_fractions``) on the training runs alone, so
+    the held-out runs are never seen; without enough training runs to roll out, they stay as they are.
     """
     law = get_law(law)
     y = np.asarray(y, dtype=float).ravel()
@@ -108,9 +143,15 @@ def backtest(law: Law | str, X: Mapping[str, np.ndarray], y, runs, compute, *,
     pred = fit.predict(Xt)
     if boot is not None:
         # a held-out run is one new observation: parameter uncertainty plus the scatter of runs
-        lo, hi = boot.prediction_interval(Xt, Xtr, y[train], level, seed=seed)
+        blo, bhi = boot.prediction_interval(Xt, Xtr, y[train], level, seed=seed)
     else:
-        lo = hi = np.full(targets.size, np.nan)
+        blo = bhi = np.full(targets.size, np.nan)
+    cal = None
+    if calibrate and boot is not None:
+        cal = calibrate_intervals(law, Xtr, y[train], runs[train], compute[train], level=level,
+                                  fractions=calibration_fractions, fit=fit, **fit_kwargs)
+    lo, hi = (blo, bhi) if cal is None else cal.widen(pred, blo, bhi, Xt, compute[targets])
+    c_fit = float(compute[train].max())
     rows = []
     for i, t in enumerate(targets):
         actual = float(y[t])
@@ -118,9 +159,12 @@ def backtest(law: Law | str, X: Mapping[str, np.ndarray], y, runs, compute, *,
         rows.append({"run": runs[t].item() if hasattr(runs[t], "item") else runs[t], "compute": float(compute[t]),
                      "actual": actual, "predicted": float(pred[i]), "ci_low": float(lo[i]),
                      "ci_high": float(hi[i]), "rel_error": float((pred[i] - actual) / actual),
-                     "covered": covered})
+                     "covered": covered, "boot_ci_low": float(blo[i]), "boot_ci_high": float(bhi[i]),
+                     "boot_covered": None if boot is None else bool(blo[i] <= actual <= bhi[i]),
+                     "fitted_max_compute": c_fit, "extrapolation": float(compute[t]) / c_fit})
     train_runs = np.unique(runs[train]).tolist()
     return BacktestResult(rows=rows, fit=fit, bootstrap=boot, train_runs=train_runs, holdout_runs=list(held),
                           settings={"holdout": holdout if isinstance(holdout, str) else list(holdout),
                                     "fraction": fraction, "points": points, "n_resamples": n_resamples,
-                                    "level": level, "seed": seed, **fit.settings})
+                                    "level": level, "seed": seed, **fit.settings},
+                          calibration=cal)

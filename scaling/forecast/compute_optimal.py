@@ -10,7 +10,7 @@ from ..fit.bootstrap import BootstrapResult
 from ..fit.result import FitResult
 from .allocation import optimal_allocation
 from .budgets import FlopsPerToken, budget_grid, budget_label, convention_name
-from .draws import check_boot, level_of, param_draws, percentile_interval
+from .draws import calibrated, check_boot, level_of, param_draws, percentile_interval
 from .rows import ForecastResult, forecast_row
 
 
@@ -25,7 +25,8 @@ def compute_optimal_forecast(fit: FitResult, boot: BootstrapResult | None = None
     to ``factor`` times it). flops_per_token: ``N -> FLOPs per token`` (default 6N; see
     ``transformer_flops_per_token``). ``predicted``, ``params`` and ``tokens`` come from the
     fit; ``ci_low``/``ci_high``, ``params_ci_*`` and ``tokens_ci_*`` are percentiles over the
-    draws of ``boot`` (left empty without one). ``extrapolation`` = budget / max_observed_flops.
+    draws of ``boot`` (left empty without one), the loss interval widened by the fit's rollout
+    calibration (``scaling.fit.calibration``). ``extrapolation`` = budget / max_observed_flops.
     """
     check_boot(fit, boot)
     lv = level_of(boot, level)
@@ -41,6 +42,8 @@ def compute_optimal_forecast(fit: FitResult, boot: BootstrapResult | None = None
         n_lo, n_hi = percentile_interval(draws.params, lv)
         d_lo, d_hi = percentile_interval(draws.tokens, lv)
         l_lo, l_hi = percentile_interval(draws.loss, lv)
+    l_lo, l_hi = calibrated(fit, np.atleast_1d(best.loss), l_lo, l_hi,
+                            {"params": np.atleast_1d(best.params), "tokens": np.atleast_1d(best.tokens)}, C)
     rows = []
     for j, c in enumerate(C):
         N, D, L = float(np.atleast_1d(best.params)[j]), float(np.atleast_1d(best.tokens)[j]), \

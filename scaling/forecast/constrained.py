@@ -9,7 +9,7 @@ from ..fit.bootstrap import BootstrapResult
 from ..fit.result import FitResult
 from .allocation import optimal_allocation
 from .budgets import FlopsPerToken, budget_label, convention_name, six_n
-from .draws import check_boot, level_of, param_draws, percentile_interval, predict_with_interval
+from .draws import calibrated, check_boot, level_of, param_draws, percentile_interval, predict_with_interval
 from .rows import ForecastResult, forecast_row
 
 
@@ -38,6 +38,8 @@ def data_constrained_forecast(fit: FitResult, boot: BootstrapResult | None, flop
         n_lo, n_hi = percentile_interval(dr.params, lv)
         d_lo, d_hi = percentile_interval(dr.tokens, lv)
         l_lo, l_hi = percentile_interval(dr.loss, lv)
+    l_lo, l_hi = calibrated(fit, best.loss, l_lo, l_hi, {"params": best.params, "tokens": best.tokens,
+                                                         "unique_tokens": np.minimum(best.tokens, U)}, C)
     rows = []
     for j, c in enumerate(C):
         N, D, L = best.params[j], best.tokens[j], best.loss[j]
@@ -73,6 +75,7 @@ def fixed_size_forecast(fit: FitResult, boot: BootstrapResult | None, params: fl
     pred, lo, hi = predict_with_interval(fit, boot, X, lv)
     fpt = flops_per_token or six_n
     C = np.asarray(fpt(np.full(D.size, N)), dtype=float) * D
+    lo, hi = calibrated(fit, pred, lo, hi, X, C)
     label = name or f"N={N:.3g}"
     rows = [forecast_row(
         law=fit.law.name, target=target, kind="fixed_size", name=f"{label}, D={d:.3g}", flops=C[j], params=N,

@@ -7,6 +7,7 @@ from typing import Mapping
 import numpy as np
 
 from ..fit.bootstrap import BootstrapResult
+from ..fit.calibration import IntervalCalibration
 from ..fit.result import FitResult
 
 
@@ -57,3 +58,19 @@ def predict_with_interval(fit: FitResult, boot: BootstrapResult | None, X: Mappi
         return pred, nan, nan
     _, lo, hi = boot.predict_interval(X, level)
     return pred, np.atleast_1d(lo), np.atleast_1d(hi)
+
+
+def calibration_of(fit: FitResult) -> IntervalCalibration | None:
+    """The fit's rollout-calibrated interval inflation (``fit.settings['interval_calibration']``), if any."""
+    return IntervalCalibration.from_dict((fit.settings or {}).get("interval_calibration"))
+
+
+def calibrated(fit: FitResult, predicted, lo, hi, X: Mapping[str, np.ndarray], compute):
+    """(lo, hi) widened to the hull with the fit's calibrated band at points ``X`` of compute ``compute``
+    (model-form error growing with the extrapolation, and the local scatter of runs); unchanged when
+    the fit has no calibration or a variable of its law is missing from ``X``."""
+    cal = calibration_of(fit)
+    if cal is None or any(v not in X for v in cal.variables):
+        return lo, hi
+    with np.errstate(all="ignore"):
+        return cal.widen(predicted, lo, hi, X, compute)

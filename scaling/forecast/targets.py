@@ -11,7 +11,7 @@ from ..errors import SpecError
 from ..fit.bootstrap import BootstrapResult
 from ..fit.result import FitResult
 from .budgets import FlopsPerToken, convention_name, six_n
-from .draws import check_boot, level_of, predict_with_interval
+from .draws import calibrated, check_boot, level_of, predict_with_interval
 from .rows import ForecastResult, forecast_row, relative_error
 
 
@@ -49,6 +49,10 @@ def target_run_forecast(fit: FitResult, boot: BootstrapResult | None, targets: S
     names, X, actual = _target_inputs(fit.law, targets)
     pred, lo, hi = predict_with_interval(fit, boot, X, lv)
     fpt = flops_per_token or six_n
+    if "params" in X and "tokens" in X:
+        lo, hi = calibrated(fit, pred, lo, hi, X, np.asarray(fpt(X["params"]), dtype=float) * X["tokens"])
+    elif "flops" in X:
+        lo, hi = calibrated(fit, pred, lo, hi, X, X["flops"])
     rows = []
     for i, name in enumerate(names):
         N = X["params"][i] if "params" in X else None

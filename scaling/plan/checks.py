@@ -74,8 +74,9 @@ def fit_checks(fits: list[GroupFit], thresholds: dict[str, float],
                         else "every exponent's 95% interval is narrower than the threshold"))
     bad_bt = []
     for g in fits:
-        if g.backtest_rows and g.usable:
-            err = sum(abs(r["rel_error"]) for r in g.backtest_rows) / len(g.backtest_rows)
+        rows = g.primary_backtest_rows
+        if rows and g.usable:
+            err = sum(abs(r["rel_error"]) for r in rows) / len(rows)
             if err > thresholds["max_backtest_error"]:
                 bad_bt.append(f"{_label(g)}: {err:.1%}")
     out.append(FitCheck("backtest_error_small", not bad_bt,

@@ -10,7 +10,7 @@ import polars as pl
 
 from scaling.errors import FitError
 from scaling.laws import get_law, lr_areas
-from scaling.plan.fits import FitPlan
+from scaling.plan.fits import FitPlan, holdout_runs_of
 from scaling.plan.scope import FitScope
 
 
@@ -22,6 +22,7 @@ class FitData:
     runs: np.ndarray
     compute: np.ndarray
     frame: pl.DataFrame
+    holdout: list | None = None  # the plan's explicit hold-out runs in this group (None: top fraction)
 
     @property
     def max_flops(self) -> float | None:
@@ -86,6 +87,7 @@ def gather(plan: FitPlan, points: pl.DataFrame, runs: pl.DataFrame, scope: FitSc
     if missing:
         raise FitError(f"law {law.name!r} needs {missing}, which the study's runs do not have")
     frame = frame.drop_nulls(needed + ["y"]).filter(pl.all_horizontal([pl.col(v).is_finite() for v in needed]))
+    held = holdout_runs_of(plan, runs)
     keys = ["group_name", "run"] if plan.by_run else ["group_name"]
     out = []
     for key, sub in frame.sort("run", "tokens").group_by(keys, maintain_order=True):
@@ -93,5 +95,6 @@ def gather(plan: FitPlan, points: pl.DataFrame, runs: pl.DataFrame, scope: FitSc
         out.append(FitData(
             group=group, X={v: sub[v].cast(pl.Float64).to_numpy() for v in needed},
             y=sub["y"].to_numpy(), runs=sub["run"].to_numpy(),
-            compute=sub["flops"].fill_null(sub["tokens"]).to_numpy(), frame=sub))
+            compute=sub["flops"].fill_null(sub["tokens"]).to_numpy(), frame=sub,
+            holdout=None if held is None else sorted(set(held) & set(sub["run"].to_list()))))
     return out

@@ -11,6 +11,9 @@
     space = "log"             # residual space; default per law
     n_resamples = 1000        # bootstrap refits (resampling runs)
     holdout_fraction = 0.2    # backtest: hold out the top 20% of runs by compute
+    holdout = "flops >= 1e21" # or an explicit hold-out: a SQL condition over `runs` columns, or a list of run ids
+    backtest_resamples = 200  # bootstrap refits of the backtest's restricted fit
+    rollout_resamples = 100   # bootstrap refits per extra rollout cut-off (top 50% / 35% / 20% of runs)
     min_tokens = 0            # drop points below this many tokens (e.g. warm-up)
     filter = "..."            # SQL expression over points columns
     fixed = { ... }           # parameters held fixed
@@ -34,7 +37,8 @@ from scaling.laws import get_law
 from scaling.spec import StudySpec
 
 _KEYS = {"law", "target", "points", "x_metric", "by_run", "objective", "delta", "space", "n_resamples",
-         "holdout_fraction", "min_tokens", "filter", "fixed", "bounds", "seed", "backtest_resamples"}
+         "holdout_fraction", "min_tokens", "filter", "fixed", "bounds", "seed", "backtest_resamples",
+         "holdout", "rollout_resamples"}
 DEFAULT_LAWS = ("chinchilla", "kaplan", "power_law_flops")
 LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")
 
@@ -51,7 +55,9 @@ class FitPlan:
     space: str | None = None
     n_resamples: int = 1000
     backtest_resamples: int = 200
+    rollout_resamples: int = 100
     holdout_fraction: float = 0.2
+    holdout: str | tuple[str, ...] | None = None
     min_tokens: float = 0.0
     filter: str | None = None
     fixed: dict[str, float] = field(default_factory=dict)
@@ -77,6 +83,7 @@ def _plan(raw: dict, study: str, i: int) -> FitPlan:
         raise SpecError(f"points must be 'final' or 'all', got {raw['points']!r}", **where)
     if raw.get("filter") is not None:
         parse_column_expression(raw["filter"], study=study, field=f"fits[{i}].filter")
+    holdout = check_holdout(raw.get("holdout"), study, f"fits[{i}].holdout")
     bounds = {k: tuple(v) for k, v in (raw.get("bounds") or {}).items()}
     for name in list(bounds) + list(raw.get("fixed") or {}):
         if name not in law.param_names:
@@ -86,10 +93,51 @@ def _plan(raw: dict, study: str, i: int) -> FitPlan:
         by_run=bool(raw.get("by_run", False)), objective=raw.get("objective", "huber"),
         delta=float(raw.get("delta", 1e-3)), space=raw.get("space"), n_resamples=int(raw.get("n_resamples", 1000)),
         backtest_resamples=int(raw.get("backtest_resamples", 200)),
+        rollout_resamples=int(raw.get("rollout_resamples", 100)), holdout=holdout,
         holdout_fraction=float(raw.get("holdout_fraction", 0.2)), min_tokens=float(raw.get("min_tokens", 0.0)),
         filter=raw.get("filter"), fixed={k: float(v) for k, v in (raw.get("fixed") or {}).items()},
         bounds=bounds, seed=int(raw.get("seed", 0)),
     )
+
+
+def check_holdout(value, study: str, field: str):
+    """An explicit hold-out: a condition over `runs` columns (parsed here; its columns are checked
+    against the runs table when the fit gathers its data) or a non-empty list of run ids."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        expr = parse_column_expression(value, study=study, field=field)
+        if not expr.columns:
+            raise SpecError(f"expected a condition naming at least one runs column, got {value!r}",
+                            study=study, field=field)
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise SpecError(f"expected a condition string or a non-empty list of run ids, got {value!r}",
+                    study=study, field=field)
+
+
+def holdout_runs_of(plan: FitPlan, runs: pl.DataFrame, study: str | None = None) -> list[str] | None:
+    """The run ids of ``plan``'s explicit hold-out among ``runs`` (None without one). A condition is
+    evaluated on the runs table alone (column expressions; no other table is read or written)."""
+    if plan.holdout is None:
+        return None
+    field = "fits.holdout"
+    if isinstance(plan.holdout, tuple):
+        unknown = sorted(set(plan.holdout) - set(runs["run"].to_list()))
+        if unknown:
+            raise SpecError(f"held-out runs {unknown[:5]} are not among the study's runs", study=study, field=field)
+        return list(plan.holdout)
+    expr = parse_column_expression(plan.holdout, study=study, field=field, columns=set(runs.columns))
+    try:
+        mask = runs.select(expr.to_polars().alias("_held"))["_held"]
+    except Exception as exc:
+        raise SpecError(f"hold-out {plan.holdout!r} failed on the runs table: {str(exc).splitlines()[0]}",
+                        study=study, field=field) from None
+    if mask.dtype != pl.Boolean:
+        raise SpecError(f"expected hold-out {plan.holdout!r} to be a true/false condition, got {mask.dtype}",
+                        study=study, field=field)
+    return runs.filter(mask.fill_null(False))["run"].to_list()
 
 
 def default_target(points: pl.DataFrame) -> str | None:

@@ -32,6 +32,8 @@ from scaling.forecast import (compute_optimal_forecast, data_constrained_forecas
                               fit_two_step, fixed_size_forecast, mark_recommended, summarize_backtests,
                               target_run_forecast, transformer_flops_per_token)
 from scaling.forecast.budgets import FlopsPerToken, budget_grid, budget_label, family_flops_per_token
+from scaling.forecast.draws import calibrated
+from scaling.forecast.rollouts import is_primary, summarize_rollouts, with_interval_stats
 from scaling.forecast.rows import forecast_row
 from scaling.plan.restore import Key
 from scaling.plan.scope import FitScope, study_scope
@@ -128,6 +130,7 @@ def _budget_rows(fit: FitResult, boot: BootstrapResult | None, C: np.ndarray, ma
     lo = hi = np.full(C.size, np.nan)
     if boot is not None:
         _, lo, hi = boot.predict_interval(X)
+    lo, hi = calibrated(fit, pred, lo, hi, X, C)
     return [forecast_row(law=fit.law.name, target=target, kind="compute_optimal", name=budget_label(c), flops=c,
                          predicted=pred[j], ci_low=lo[j], ci_high=hi[j], extrapolation=c / max_c)
             for j, c in enumerate(C)]
@@ -201,7 +204,9 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
         if used:
             out.fitted_runs[f"downstream:{d['accuracy']}"] = used
     flags = {(g, law, t): f.flags for (g, law, t), (f, _) in fits.items()}
-    out.summary = summarize_backtests(backtests, flags) if backtests else []
+    primary = [r for r in backtests if is_primary(r)]
+    out.summary = summarize_backtests(primary, flags) if primary else []
+    out.summary = with_interval_stats(out.summary, primary) + summarize_rollouts(backtests)
     for r in out.rows:
         r["study"] = study
     out.rows = mark_recommended(out.rows, out.summary)

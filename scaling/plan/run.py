@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scaling.errors import FitError
 from scaling.fit import backtest, bootstrap, fit_law
+from scaling.fit.backtest import rollout_holdouts
+from scaling.fit.calibration import calibrate_intervals
 from scaling.fit.result import FitResult
 from scaling.fit.bootstrap import BootstrapResult
 from scaling.fit.diagnostics import BLOCKING_FLAGS, blocking_flags  # noqa: F401  (re-exported)
@@ -40,6 +43,11 @@ class GroupFit:
     boot: BootstrapResult | None
     backtest_rows: list[dict] = field(default_factory=list)
     backtest_error: str | None = None
+
+    @property
+    def primary_backtest_rows(self) -> list[dict]:
+        """Backtest rows of the study's own hold-out (the others are rollout cut-offs)."""
+        return [r for r in self.backtest_rows if r.get("primary", True)]
 
     @property
     def usable(self) -> bool:
@@ -85,19 +93,45 @@ def fit_group(plan: FitPlan, data: FitData, *, n_jobs: int = 1) -> GroupFit:
     if plan.n_resamples > 0 and len(set(data.runs.tolist())) >= 3:
         boot = bootstrap(law, data.X, data.y, data.runs, n_resamples=plan.n_resamples, seed=plan.seed, fit=fit,
                          n_jobs=n_jobs, **kwargs)
+    if boot is not None and not plan.by_run:
+        # prediction intervals of forecasts: calibrated on rollouts inside the fitted runs
+        cal = calibrate_intervals(law, data.X, data.y, data.runs, data.compute, fit=fit, **kwargs)
+        if cal is not None:
+            fit.settings["interval_calibration"] = cal.to_dict()
     result = GroupFit(plan, data, fit, boot)
     n_runs = len(set(data.runs.tolist()))
-    if plan.holdout_fraction > 0 and n_runs >= 5 and not plan.by_run:
+    explicit = data.holdout is not None
+    if (plan.holdout_fraction > 0 or explicit) and n_runs >= 5 and not plan.by_run:
+        errors = []
         try:
-            bt = backtest(law, data.X, data.y, data.runs, data.compute, fraction=plan.holdout_fraction,
-                          points="final", n_resamples=plan.backtest_resamples, seed=plan.seed, n_jobs=n_jobs,
-                          **kwargs)
-            result.backtest_rows = [{"group_name": data.group, "law": law.name, "target": plan.target,
-                                     "run": str(r["run"]), "flops": r["compute"], "actual": r["actual"],
-                                     "predicted": r["predicted"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                                     "rel_error": r["rel_error"], "covered": r["covered"]} for r in bt.rows]
-        except Exception as exc:  # a backtest that cannot fit is reported, not fatal to the fit
-            result.backtest_error = f"{type(exc).__name__}: {exc}"
+            if explicit and not data.holdout:
+                raise FitError(f"the hold-out {plan.holdout!r} selects no run of this group", field="holdout")
+            cuts = rollout_holdouts(data.runs, data.compute, holdout=data.holdout if explicit else "top_fraction",
+                                    fraction=plan.holdout_fraction if plan.holdout_fraction > 0 else 0.2)
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            cuts = []
+        for i, (label, held) in enumerate(cuts):
+            if i > 0 and n_runs - len(held) < 5:
+                continue
+            if i == 0 and isinstance(plan.holdout, str):
+                label = f"holdout: {plan.holdout}"
+            try:
+                bt = backtest(law, data.X, data.y, data.runs, data.compute, holdout=held, points="final",
+                              n_resamples=plan.backtest_resamples if i == 0 else plan.rollout_resamples,
+                              seed=plan.seed, n_jobs=n_jobs, **kwargs)
+            except Exception as exc:  # a backtest that cannot fit is reported, not fatal to the fit
+                errors.append(f"{label}: {type(exc).__name__}: {exc}")
+                continue
+            result.backtest_rows += [{
+                "group_name": data.group, "law": law.name, "target": plan.target, "holdout": label,
+                "primary": i == 0, "run": str(r["run"]), "flops": r["compute"],
+                "fitted_max_flops": r["fitted_max_compute"], "extrapolation": r["extrapolation"],
+                "actual": r["actual"], "predicted": r["predicted"], "ci_low": r["ci_low"],
+                "ci_high": r["ci_high"], "rel_error": r["rel_error"], "covered": r["covered"],
+                "boot_ci_low": r["boot_ci_low"], "boot_ci_high": r["boot_ci_high"],
+                "boot_covered": r["boot_covered"]} for r in bt.rows]
+        result.backtest_error = "; ".join(errors) or None
     return result
 
 
