@@ -18,7 +18,7 @@ import polars as pl
 
 from scaling.errors import ScalingError, SourceError
 from scaling.sources import read_file
-from scaling.sources.csv_reader import scan_plain
+from scaling.sources.csv_reader import locate_scan_failure, scan_plain
 from scaling.sources.fetch import http_options
 from scaling.sources.locate import ResolvedFile, resolve_location
 from scaling.spec import SourceSpec, StudySpec
@@ -118,7 +118,14 @@ def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, 
     except ScalingError as exc:
         raise exc.at(study=study.name, source=src.name) from None
     if lazy is not None:  # large plain CSV logs stream to Parquet in bounded memory
-        atomic_sink_parquet(lazy.with_columns(**stamp), target)
+        try:
+            atomic_sink_parquet(lazy.with_columns(**stamp), target)
+        except pl.exceptions.PolarsError as exc:  # bad bytes found while streaming: locate them
+            try:
+                located = locate_scan_failure([(f.path, f.label) for f in files["data"]], reader_options(src), exc)
+            except ScalingError as found:
+                located = found
+            raise located.at(study=study.name, source=src.name) from None
         meta = pl.read_parquet_schema(target)
         rows, columns = pl.scan_parquet(target).select(pl.len()).collect().item(), list(meta)
     else:

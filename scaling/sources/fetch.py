@@ -168,7 +168,7 @@ def _download(response: httpx.Response, target: Path, url: str, options: FetchOp
     size = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            for chunk in response.iter_bytes(_CHUNK):
+            for chunk in response.iter_bytes():  # as received: a size argument would wait to fill it
                 size += len(chunk)
                 if size > options.max_bytes:
                     raise SourceError(_too_big(size, options, "sent at least"), file=url)
