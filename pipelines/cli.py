@@ -6,7 +6,8 @@
     scaling ui                          start the Dagster UI over the same instance and warehouse
 
 ``--warehouse DIR`` and ``--studies DIR`` (or SCALING_WAREHOUSE / SCALING_STUDIES) relocate the
-warehouse and the studies folder. Runs are recorded in DAGSTER_HOME, by default a folder inside
+warehouse and the studies folder. Study files read only inside the studies folder and the data
+roots: ``--data-root DIR`` (repeatable) adds to SCALING_DATA_ROOTS. Runs are recorded in DAGSTER_HOME, by default a folder inside
 the warehouse, so the UI shows what the command did.
 """
 
@@ -23,6 +24,10 @@ def _configure(args: argparse.Namespace) -> Path:
         os.environ["SCALING_WAREHOUSE"] = str(Path(args.warehouse).resolve())
     if getattr(args, "studies", None):
         os.environ["SCALING_STUDIES"] = str(Path(args.studies).resolve())
+    if getattr(args, "data_root", None):
+        given = [str(Path(d).expanduser().resolve()) for d in args.data_root]
+        before = [d for d in os.environ.get("SCALING_DATA_ROOTS", "").split(os.pathsep) if d]
+        os.environ["SCALING_DATA_ROOTS"] = os.pathsep.join(before + given)
     from warehouse.config import warehouse_root
 
     root = warehouse_root()
@@ -43,9 +48,11 @@ def _cmd_studies(args: argparse.Namespace) -> int:
 
     folder = studies_dir()
     status = 0
+    from warehouse.config import data_roots
+
     for path in discover_studies(folder):
         try:
-            spec = load_study(path)
+            spec = load_study(path, data_roots=data_roots())
             print(f"{spec.name:<24} {len(spec.sources)} sources  {path.name}")
         except ScalingError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -97,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scaling", description="Neural scaling-law studies on Dagster and DuckDB.")
     parser.add_argument("--warehouse", help="warehouse folder (default: SCALING_WAREHOUSE or .warehouse in the checkout)")
     parser.add_argument("--studies", help="studies folder (default: SCALING_STUDIES or studies/ in the checkout)")
+    parser.add_argument("--data-root", action="append", metavar="DIR",
+                        help="a folder study files may read besides the studies folder (repeatable; "
+                             "adds to SCALING_DATA_ROOTS)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="materialize every asset of every study (the main job)")
     run.add_argument("--study", action="append", help="only this study (repeatable)")

@@ -76,15 +76,15 @@ def local_locations(spec: StudySpec) -> list[str]:
     return locations
 
 
-def fingerprint_study(path: Path, downloads: Path) -> StudyFingerprint:
+def fingerprint_study(path: Path, downloads: Path, data_roots=()) -> StudyFingerprint:
     """Fingerprint one study file; raises `ScalingError` when the file is not a valid study."""
-    spec = load_study(path)
+    spec = load_study(path, data_roots=data_roots)
     study_sha, _ = file_digest(path)
     newest = path.stat().st_mtime
     lines, problems = [], []
     for loc in local_locations(spec):
         try:
-            files = resolve_location(loc, base_dir=spec.base_dir, cache_dir=downloads)
+            files = resolve_location(loc, base_dir=spec.base_dir, cache_dir=downloads, roots=spec.allowed_roots)
         except ScalingError as exc:
             problems.append(str(exc))
             lines.append(f"{loc}\tunresolved\t{exc}")
@@ -96,13 +96,13 @@ def fingerprint_study(path: Path, downloads: Path) -> StudyFingerprint:
     return StudyFingerprint(spec.name, path.name, study_sha, sources_sha, newest, tuple(problems))
 
 
-def scan_studies(folder: Path, downloads: Path) -> tuple[dict[str, StudyFingerprint], dict[str, str]]:
+def scan_studies(folder: Path, downloads: Path, data_roots=()) -> tuple[dict[str, StudyFingerprint], dict[str, str]]:
     """Fingerprints of the valid studies by name, and the problem of each invalid study file by file name."""
     studies: dict[str, StudyFingerprint] = {}
     invalid: dict[str, str] = {}
     for path in discover_studies(folder):
         try:
-            fp = fingerprint_study(path, downloads)
+            fp = fingerprint_study(path, downloads, data_roots)
         except (ScalingError, OSError) as exc:
             invalid[path.name] = str(exc)
             continue
@@ -141,7 +141,7 @@ def _ingested_since(instance, name: str, mtime: float) -> bool:
 )
 def study_files_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
     previous = _read_cursor(context.cursor)
-    current, invalid = scan_studies(warehouse.studies_dir, warehouse.paths.downloads)
+    current, invalid = scan_studies(warehouse.studies_dir, warehouse.paths.downloads, warehouse.allowed_data_roots)
     known = set(context.instance.get_dynamic_partitions(study_partitions.name))
     invalid_names = {entry.get("file") for entry in previous.values()} & set(invalid)
 

@@ -70,3 +70,7 @@ class SourceError(ScalingError):
 
 class FitError(ScalingError):
     """A law cannot be fitted to the data given (too few points, missing variables)."""
+
+
+class StorageError(ScalingError):
+    """The warehouse cannot be written: a path that would leave it, a read-only folder, a full disk."""

@@ -8,6 +8,7 @@ study, the source and the field. See ``studies/README.md`` for the full referenc
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling.expressions import parse_column_expression
+from scaling.sources.fetch import http_options
 from scaling.errors import SpecError
 
 KINDS = ("training_logs", "checkpoint_results", "mixture_runs")
@@ -29,7 +31,28 @@ RUN_METADATA = {
     "vocab_size": int, "seq_len": int, "batch_tokens": float, "bytes_per_token": float,
     "unique_tokens": float, "dataset": str, "tied_embeddings": bool,
 }
-STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Names that become folder names in the warehouse (study, source): checked with `check_name`.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+NAME_MAX_LENGTH = 100
+
+
+def check_name(value: Any, what: str, **where: Any) -> str:
+    """The one check for every name that becomes a path: a study, a source.
+
+    The whole name must match ``[A-Za-z0-9][A-Za-z0-9_.-]*`` (no separators, spaces, ``=`` or
+    control characters, no newline before the end), must not contain ``..`` and is at most
+    `NAME_MAX_LENGTH` characters. Raises `SpecError` naming `what` and where.
+    """
+    if not isinstance(value, str):
+        raise SpecError(f"{what} must be a string, got {type(value).__name__} {value!r}", **where)
+    shown = value if len(value) <= 40 else value[:40] + "..."
+    if len(value) > NAME_MAX_LENGTH:
+        raise SpecError(f"{what} is {len(value)} characters long; at most {NAME_MAX_LENGTH} are allowed, "
+                        f"got {shown!r}", **where)
+    if not NAME_PATTERN.fullmatch(value) or ".." in value:
+        raise SpecError(f"{what} must be letters, digits, '_', '.' or '-' (starting with a letter or digit, "
+                        f"no '..'), got {shown!r}", **where)
+    return value
 
 
 @dataclass(frozen=True)
@@ -78,10 +101,17 @@ class StudySpec:
     mixing: dict[str, Any]
     raw: dict[str, Any]
     checks: dict[str, float] = field(default_factory=lambda: dict(CHECK_DEFAULTS))
+    # Folders besides the study file's own that its locations may read (`--data-root`).
+    data_roots: tuple[Path, ...] = ()
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    @property
+    def allowed_roots(self) -> tuple[Path, ...]:
+        """Where the study's sources may read: its own folder (the studies folder), then the data roots."""
+        return (self.base_dir, *self.data_roots)
 
     def source(self, name: str) -> SourceSpec:
         for s in self.sources:
@@ -170,11 +200,29 @@ _MIXTURE_KEYS = {
 }
 
 
+def _location(raw: dict, kind: str, where: dict) -> str:
+    """A source's `location` (and a mixture's table locations, and `metadata`): non-empty strings."""
+    for key, value in (raw.get("mixture") or {}).items() if kind == "mixture_runs" else ():
+        if key in ("weights", "losses", "test_weights", "test_losses"):
+            _str(value, f"mixture.{key}", **where)
+    for i, extra in enumerate((raw.get("mixture") or {}).get("extra_tests") or [] if kind == "mixture_runs" else []):
+        for key in ("weights", "losses"):
+            _str(extra.get(key), f"mixture.extra_tests[{i}].{key}", **where)
+    if raw.get("metadata") is not None:
+        _str(raw["metadata"], "metadata", **where)
+    if kind == "mixture_runs" and "location" not in raw:
+        return ""
+    return _str(raw.get("location"), "location", **where)
+
+
 def _source(raw: dict, study: str, index: int) -> SourceSpec:
-    where = {"study": study, "source": raw.get("name", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"}
+    if not isinstance(raw, dict):
+        raise SpecError(f"expected a [[sources]] table, got {type(raw).__name__}", study=study, source=f"#{index + 1}")
+    named = isinstance(raw, dict) and isinstance(raw.get("name"), str) and len(raw["name"]) <= NAME_MAX_LENGTH
+    where = {"study": study, "source": raw["name"] if named else f"#{index + 1}"}
     required = {"name", "kind"} | ({"location", "format"} if raw.get("kind") != "mixture_runs" else {"mixture"})
     _keys(raw, _SOURCE_KEYS, required, **where)
-    name = _str(raw["name"], "name", **where)
+    name = check_name(raw["name"], "source name", field="name", **where)
     kind = _choice(raw["kind"], KINDS, "kind", **where)
     fmt = _choice(raw.get("format", "csv"), FORMATS, "format", **where)
     layout = _choice(raw.get("layout", "wide"), ("wide", "long"), "layout", **where)
@@ -222,11 +270,18 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
     if fmt == "text" and not ((raw.get("options") or {}).get("pattern") or (raw.get("options") or {}).get("patterns")):
         raise SpecError("a text source needs options.pattern (a regex with named groups)", field="options.pattern",
                         **where)
+    options = raw.get("options") or {}
+    if not isinstance(options, dict):
+        raise SpecError(f"expected a table of options, got {options!r}", field="options", **where)
+    try:
+        http_options(options.get("http"))
+    except SpecError as exc:
+        raise exc.at(**where) from None
     filt = raw.get("filter")
     if filt is not None:
         parse_column_expression(filt, field="filter", **where)
     return SourceSpec(
-        name=name, kind=kind, location=str(raw.get("location", "")), format=fmt,
+        name=name, kind=kind, location=_location(raw, kind, where), format=fmt,
         options=dict(raw.get("options") or {}), layout=layout, run=_str(raw.get("run", "{file_stem}"), "run", **where),
         columns=dict(columns), metrics=tuple(metrics),
         metric_columns=tuple(raw.get("metric_columns") or ()), unit=unit, units=units, filter=filt,
@@ -246,8 +301,12 @@ CHECK_DEFAULTS = {
 }
 
 
-def load_study(path: str | Path) -> StudySpec:
-    """Read and validate one study file."""
+def load_study(path: str | Path, *, data_roots: tuple[str | Path, ...] | list = ()) -> StudySpec:
+    """Read and validate one study file.
+
+    `data_roots` are the folders (besides the study file's own) its locations may read; see
+    `scaling.sources.locate.resolve_location`.
+    """
     path = Path(path).resolve()
     study = path.stem
     try:
@@ -260,8 +319,7 @@ def load_study(path: str | Path) -> StudySpec:
     head = raw.get("study", {})
     _keys(head, _STUDY_KEYS, set(), study=study, field="study")
     study = head.get("name", study)
-    if not isinstance(study, str) or not STUDY_NAME.match(study):
-        raise SpecError(f"study name must match {STUDY_NAME.pattern}, got {study!r}", file=path.name, field="study.name")
+    check_name(study, "study name", file=path.name, field="study.name" if "name" in head else None)
     conv = _choice(head.get("flops_convention", "6ND"), FLOPS_CONVENTIONS, "study.flops_convention", study=study)
     if not isinstance(raw["sources"], list) or not raw["sources"]:
         raise SpecError("expected at least one [[sources]] table", study=study, field="sources")
@@ -287,12 +345,25 @@ def load_study(path: str | Path) -> StudySpec:
     simulate = head.get("simulate")
     if simulate is not None:
         _keys(simulate, {"seed", "out"}, {"out"}, study=study, field="study.simulate")
+        _simulate_out(simulate["out"], path.parent, study)
     return StudySpec(
         name=study, path=path, description=str(head.get("description", "")), flops_convention=conv,
         group_by=tuple(head.get("group_by", ())), sources=sources, simulate=simulate,
         fits=tuple(fits), forecasts=dict(raw.get("forecasts", {})), mixing=dict(raw.get("mixing", {})), raw=raw,
-        checks=checks,
+        checks=checks, data_roots=tuple(Path(r).expanduser().resolve() for r in data_roots),
     )
+
+
+def _simulate_out(out: Any, base_dir: Path, study: str) -> None:
+    """The simulator writes only inside the studies folder (the study file's own folder)."""
+    out = _str(out, "study.simulate.out", study=study)
+    if "\0" in out or any(ord(c) < 32 for c in out):
+        raise SpecError("control characters are not allowed in a path", study=study, field="study.simulate.out")
+    target = Path(os.path.realpath(base_dir / os.path.expanduser(out)))
+    if not target.is_relative_to(Path(os.path.realpath(base_dir))):
+        raise SpecError(f"the simulator may only write inside the studies folder, and {out!r} leaves it; "
+                        "give a path below the study file's folder (for example 'data/example')",
+                        study=study, field="study.simulate.out")
 
 
 def discover_studies(folder: str | Path) -> list[Path]:

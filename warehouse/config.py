@@ -2,7 +2,9 @@
 
 Both default to folders inside the checkout and move with one environment variable each:
 ``SCALING_WAREHOUSE`` (the Parquet lake, the DuckDB catalog, plots, download cache) and
-``SCALING_STUDIES`` (the folder of study TOML files).
+``SCALING_STUDIES`` (the folder of study TOML files). Study files read only inside the studies
+folder and the data roots listed in ``SCALING_DATA_ROOTS`` (folders separated by ``os.pathsep``,
+``:`` on POSIX; the CLI's ``--data-root`` adds to it).
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def warehouse_root(value: str | os.PathLike | None = None) -> Path:
 def studies_dir(value: str | os.PathLike | None = None) -> Path:
     raw = value or os.environ.get("SCALING_STUDIES") or _default_base() / "studies"
     return Path(raw).expanduser().resolve()
+
+
+def data_roots(value: str | os.PathLike | list | tuple | None = None) -> tuple[Path, ...]:
+    """The configured data roots: `value` (a list, or a string like the variable), else ``SCALING_DATA_ROOTS``."""
+    raw = os.environ.get("SCALING_DATA_ROOTS", "") if value is None else value
+    items = raw.split(os.pathsep) if isinstance(raw, str) else [str(v) for v in raw]
+    return tuple(Path(item).expanduser().resolve() for item in items if item.strip())
 
 
 def paths(value: str | os.PathLike | None = None) -> WarehousePaths:

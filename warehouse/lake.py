@@ -10,48 +10,85 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from scaling.errors import StorageError
+from scaling.spec import check_name
+
+
+def inside_lake(lake: Path, path: Path) -> Path:
+    """`path` if it stays inside `lake` once ``..`` and symlinks are resolved, else `StorageError`.
+
+    Every partition path goes through here (via `partition_dir`), so no name can make a writer
+    touch a file outside the lake.
+    """
+    root = Path(os.path.realpath(lake))
+    if not Path(os.path.realpath(path)).is_relative_to(root):
+        raise StorageError(f"refusing to write outside the lake: {path} is not inside {lake}")
+    return path
+
 
 def partition_dir(lake: Path, table: str, study: str, source: str | None = None) -> Path:
+    check_name(table, "table name")
+    check_name(study, "study name", study=study if isinstance(study, str) and len(study) < 100 else None)
     d = lake / table / f"study={study}"
-    return d / f"source={source}" if source is not None else d
+    if source is not None:
+        check_name(source, "source name", study=study)
+        d = d / f"source={source}"
+    return inside_lake(lake, d)
 
 
-def atomic_write_parquet(frame: pl.DataFrame, target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _storage_error(exc: OSError, target: Path) -> StorageError:
+    """A failed write as one line: which file, and what the system said (read-only, disk full, ...)."""
+    what = exc.strerror or type(exc).__name__
+    hint = {28: "; free space on the warehouse's file system",  # ENOSPC
+            30: "; the warehouse is on a read-only file system",  # EROFS
+            13: "; the warehouse folder is not writable by this user",  # EACCES
+            122: "; the disk quota is exceeded"}.get(exc.errno or 0, "")  # EDQUOT
+    return StorageError(f"cannot write {target}: {what}{hint}")
+
+
+def _atomic(target: Path, write) -> Path:
+    """Write to a temporary file beside `target` with `write(tmp)`, then rename it into place."""
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write(tmp)
         os.replace(tmp, target)
+    except OSError as exc:
+        raise _storage_error(exc, target) from None
+    except pl.exceptions.PolarsError as exc:
+        # polars reports a failed file write (disk full) as its own error, "... (os error 28)"
+        code = re.search(r"\(os error (\d+)\)", str(exc))
+        if code is None:
+            raise
+        errno = int(code.group(1))
+        raise _storage_error(OSError(errno, os.strerror(errno)), target) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
     return target
 
 
+def atomic_write_parquet(frame: pl.DataFrame, target: Path) -> Path:
+    return _atomic(target, lambda tmp: frame.write_parquet(tmp, compression="zstd", statistics=True))
 
 
 def atomic_sink_parquet(lazy: pl.LazyFrame, target: Path) -> Path:
     """Stream a lazy query to Parquet with bounded memory, then rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        lazy.sink_parquet(tmp, compression="zstd", compression_level=1, statistics=True)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return _atomic(target, lambda tmp: lazy.sink_parquet(tmp, compression="zstd", compression_level=1,
+                                                         statistics=True))
 
 
 def atomic_write_json(obj: Any, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, target)
+    _atomic(target, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str)))
 
 
 def write_table(lake: Path, table: str, study: str, frame: pl.DataFrame) -> Path:

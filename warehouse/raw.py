@@ -18,7 +18,8 @@ import polars as pl
 
 from scaling.errors import ScalingError, SourceError
 from scaling.sources import read_file
-from scaling.sources.csv_reader import scan_plain
+from scaling.sources.csv_reader import locate_scan_failure, scan_plain
+from scaling.sources.fetch import http_options
 from scaling.sources.locate import ResolvedFile, resolve_location
 from scaling.spec import SourceSpec, StudySpec
 from warehouse.lake import atomic_sink_parquet, atomic_write_json, atomic_write_parquet, partition_dir, read_manifest
@@ -53,11 +54,17 @@ def source_locations(src: SourceSpec) -> dict[str, str]:
     return locs
 
 
+def reader_options(src: SourceSpec) -> dict:
+    """The options the format's reader takes: all but ``http``, which bounds downloads."""
+    return {k: v for k, v in src.options.items() if k != "http"}
+
+
 def resolve_source(study: StudySpec, src: SourceSpec, downloads: Path) -> dict[str, list[ResolvedFile]]:
     out = {}
     for role, loc in source_locations(src).items():
         try:
-            out[role] = resolve_location(loc, base_dir=study.base_dir, cache_dir=downloads)
+            out[role] = resolve_location(loc, base_dir=study.base_dir, cache_dir=downloads,
+                                         roots=study.allowed_roots, http=http_options(src.options.get("http")))
         except ScalingError as exc:
             raise exc.at(study=study.name, source=src.name) from None
     return out
@@ -69,7 +76,7 @@ def _read_all(study: StudySpec, src: SourceSpec, files: dict[str, list[ResolvedF
     for role, resolved in files.items():
         for f in resolved:
             try:
-                frame = read_file(f.path, fmt, options=src.options, label=f.label)
+                frame = read_file(f.path, fmt, options=reader_options(src), label=f.label)
             except ScalingError as exc:
                 raise exc.at(study=study.name, source=src.name, file=f.label) from None
             if src.kind == "mixture_runs":
@@ -85,7 +92,7 @@ def _lazy_plain_csv(src: SourceSpec, files: dict[str, list[ResolvedFile]]) -> pl
         return None
     lazies = []
     for f in files["data"]:
-        lazy = scan_plain(f.path, src.options, f.label)
+        lazy = scan_plain(f.path, reader_options(src), f.label)
         if lazy is None:
             return None
         lazies.append(lazy)
@@ -111,7 +118,14 @@ def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, 
     except ScalingError as exc:
         raise exc.at(study=study.name, source=src.name) from None
     if lazy is not None:  # large plain CSV logs stream to Parquet in bounded memory
-        atomic_sink_parquet(lazy.with_columns(**stamp), target)
+        try:
+            atomic_sink_parquet(lazy.with_columns(**stamp), target)
+        except pl.exceptions.PolarsError as exc:  # bad bytes found while streaming: locate them
+            try:
+                located = locate_scan_failure([(f.path, f.label) for f in files["data"]], reader_options(src), exc)
+            except ScalingError as found:
+                located = found
+            raise located.at(study=study.name, source=src.name) from None
         meta = pl.read_parquet_schema(target)
         rows, columns = pl.scan_parquet(target).select(pl.len()).collect().item(), list(meta)
     else:

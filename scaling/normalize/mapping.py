@@ -107,6 +107,13 @@ def run_expr(src: SourceSpec, columns: list[str]) -> pl.Expr:
     return pl.concat_str(parts)
 
 
+def run_columns(src: SourceSpec, columns: list[str]) -> list[str]:
+    """The data columns a run id is built from (the `run` column, or the columns its template names)."""
+    if src.run in columns:
+        return [src.run]
+    return [k for k in re.findall(r"\{([^{}]+)\}", src.run) if k in columns]
+
+
 def metric_columns(src: SourceSpec, columns: list[str], first_file: str, study: str) -> list[tuple[str, str, str]]:
     """(metric name, column, unit) for a wide source."""
     found = []

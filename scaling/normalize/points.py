@@ -19,7 +19,8 @@ import polars as pl
 
 from scaling.expressions import parse_column_expression
 from scaling.errors import SourceError, SpecError
-from scaling.normalize.mapping import Problems, columns_of, metric_columns, needed_columns, parse_number, run_expr
+from scaling.normalize.mapping import (Problems, columns_of, metric_columns, needed_columns, parse_number, run_columns,
+                                       run_expr)
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
 from scaling.normalize.units import bits_per_byte_expr, to_nats_expr
 from scaling.spec import RUN_METADATA, SourceSpec, StudySpec, unit_of
@@ -133,6 +134,11 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         exprs += [value.alias(f"_{canon}"), bad.alias(f"_bad_{canon}")]
         checks.append((f"_bad_{canon}", col, pl.format("expected a number for {}, got '{}'", pl.lit(canon),
                                                         pl.col(col).cast(pl.Utf8)), True))
+    run_cols = run_columns(src, columns)
+    if run_cols:  # a run id built from an empty cell names no run: a bad row, located like the others
+        what = f"column {run_cols[0]!r}" if src.run in columns else f"template {src.run!r} (columns {run_cols})"
+        exprs.append((pl.col("_run").is_null() | (pl.col("_run").str.strip_chars() == "")).alias("_bad_run"))
+        checks.append(("_bad_run", run_cols[0], pl.lit(f"empty run id: the run {what} needs a value here"), True))
     metrics: list[tuple[str, str, str]] = []
     if src.layout == "wide":
         metrics = metric_columns(src, columns, first_file, study.name)

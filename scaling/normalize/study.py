@@ -36,7 +36,8 @@ def _table_metadata(study: StudySpec, src: SourceSpec, downloads: Path) -> dict[
         return None
     out: dict[str, dict] = {}
     try:
-        for f in resolve_location(src.metadata, base_dir=study.base_dir, cache_dir=downloads):
+        for f in resolve_location(src.metadata, base_dir=study.base_dir, cache_dir=downloads,
+                                  roots=study.allowed_roots):
             table = read_file(f.path, "csv", label=f.label).drop("_file", "_row")
             out.update(metadata_from_table(table, file=f.label, source=src.name, columns=src.metadata_columns))
     except ScalingError as exc:

@@ -58,7 +58,8 @@ class _Lines:
             try:
                 text = raw.decode("utf-8-sig" if self.line == 1 else "utf-8")
             except UnicodeDecodeError as exc:
-                problem = f"not valid UTF-8 (byte {exc.start + 1} of the line)"
+                problem = (f"not valid UTF-8 (byte {exc.start + 1} of the line); if the file is in another "
+                           "encoding, set options.encoding (for example 'latin-1')")
                 raise SourceError(problem, file=self.label, line=self.line) from None
             if self.at_start:
                 if self.comment and text.startswith(self.comment):

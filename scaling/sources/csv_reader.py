@@ -1,7 +1,8 @@
 """CSV: every column as text, exactly as written, with the line each record starts on.
 
 Options: ``delimiter`` (one character, default ``,``), ``comment`` (lines starting with it
-are skipped). Every column is read as Utf8 (``infer_schema=False``), so ``3812622336`` and
+are skipped), ``encoding`` (default UTF-8; any Python codec name such as ``latin-1`` or
+``cp1252``: such a file is first re-encoded to a temporary UTF-8 copy, line for line). Every column is read as Utf8 (``infer_schema=False``), so ``3812622336`` and
 ``3812622336.0`` stay as written; empty fields become null. ``_row`` is the physical line the
 record starts on (the header is line 1 when it is the first line).
 
@@ -19,7 +20,11 @@ the bad line or the exact line numbers. `iter_csv_batches` streams a file of any
 
 from __future__ import annotations
 
+import codecs
+import os
+import tempfile
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +36,16 @@ from scaling.sources.csv_lines import LineMap, read_header, scan_lines
 from scaling.sources.options import check_options
 from scaling.sources.result import RESERVED, ReadResult
 
-OPTIONS = {"delimiter": str, "comment": str}
+OPTIONS = {"delimiter": str, "comment": str, "encoding": str}
 _CHUNK = 1 << 24
 
 
 def read(path: Path, options: Mapping[str, Any] | None = None, label: str | None = None) -> ReadResult:
     """Read a whole CSV file into memory (see the module docstring)."""
     path, label = Path(path), label or Path(path).name
+    if _encoding(options):
+        with _utf8_copy(path, _encoding(options), label) as copy:
+            return read(copy, _utf8_options(options), label)
     delimiter, comment = _options(options)
     header = _check_start(path, delimiter, comment, label)
     try:
@@ -63,6 +71,8 @@ def scan_plain(path: Path, options: Mapping[str, Any] | None = None, label: str 
     to Parquet without holding it. Anything else returns None: use `read`, which finds bad lines.
     """
     path, label = Path(path), label or Path(path).name
+    if _encoding(options):
+        return None
     delimiter, comment = _options(options)
     header, line = _check_start(path, delimiter, comment, label)
     if comment or line != 1 or _has_quote(path):
@@ -87,6 +97,10 @@ def iter_csv_batches(
     if batch_rows < 1:
         raise ValueError("batch_rows must be positive")
     path, label = Path(path), label or Path(path).name
+    if _encoding(options):
+        with _utf8_copy(path, _encoding(options), label) as copy:
+            yield from iter_csv_batches(copy, batch_rows, options=_utf8_options(options), label=label)
+        return
     delimiter, comment = _options(options)
     header = _check_start(path, delimiter, comment, label)
     line_map = None
@@ -120,6 +134,54 @@ def _options(options: Mapping[str, Any] | None) -> tuple[str, str | None]:
         raise SpecError(problem, field="delimiter")
     comment = opts.get("comment") or None
     return delimiter, comment
+
+
+def locate_scan_failure(files: list[tuple[Path, str]], options: Mapping[str, Any] | None,
+                        exc: Exception) -> SourceError:
+    """A streaming scan (`scan_plain`) of these (path, label) files failed in polars: find the file and
+    line with the careful pass (bad UTF-8, a malformed record), else pass polars' first line on."""
+    delimiter, comment = _options(options)
+    for path, label in files:
+        scan_lines(path, delimiter=delimiter, comment=comment, label=label)  # raises a located error
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return SourceError(f"cannot parse as CSV: {first}", file=files[0][1] if len(files) == 1 else None)
+
+
+def _encoding(options: Mapping[str, Any] | None) -> str | None:
+    """The file's encoding when it is not UTF-8 (None for UTF-8, the native encoding)."""
+    name = check_options("csv", options, OPTIONS).get("encoding")
+    if name is None:
+        return None
+    try:
+        canonical = codecs.lookup(name).name
+    except LookupError:
+        raise SpecError(f"option 'encoding' for format 'csv': unknown encoding {name!r} "
+                        "(a Python codec name such as 'utf-8', 'latin-1', 'cp1252')", field="encoding") from None
+    return None if canonical in ("utf-8", "utf-8-sig") else canonical
+
+
+def _utf8_options(options: Mapping[str, Any] | None) -> dict:
+    return {k: v for k, v in (options or {}).items() if k != "encoding"}
+
+
+@contextmanager
+def _utf8_copy(path: Path, encoding: str, label: str) -> Iterator[Path]:
+    """A temporary UTF-8 copy of a file in another encoding, with the same lines."""
+    fd, tmp = tempfile.mkstemp(prefix=".utf8-", suffix=".csv")
+    try:
+        line = 0
+        with open(path, encoding=encoding, newline="") as source, os.fdopen(fd, "w", encoding="utf-8",
+                                                                           newline="") as out:
+            try:
+                for line, text in enumerate(source, start=1):
+                    out.write(text)
+            except UnicodeDecodeError as exc:
+                raise SourceError(f"not valid {encoding}: {exc.reason}", file=label, line=line + 1) from None
+        yield Path(tmp)
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror or exc}", file=label) from None
+    finally:
+        os.unlink(tmp)
 
 
 def _polars_args(delimiter: str, comment: str | None) -> dict:

@@ -1,28 +1,73 @@
-"""Download an http(s) source into a cache folder with the standard library.
+"""Download an http(s) source into a cache folder with httpx, bounded in time and size.
 
 Each URL lands in ``cache_dir/<sha256(url)[:16]>-<name>``, written atomically (a temporary
 file in the same folder, then ``os.replace``). A sidecar ``.meta.json`` keeps the server's
 ``ETag``/``Last-Modified``; the next fetch sends them back (``If-None-Match`` /
 ``If-Modified-Since``) and a ``304 Not Modified`` reuses the cached bytes.
+
+Every download is bounded (`FetchOptions`, set per source under ``[sources.options.http]``):
+
+- ``timeout`` (default 30 s): the longest wait for a connection or for the next bytes;
+- ``deadline`` (default 600 s): the whole download, retries and waits included, so a server
+  that sends one byte every few seconds cannot hold a run forever;
+- ``max_bytes`` (default 2 GiB): a larger body (announced or received, after decompression)
+  is refused;
+- ``retries`` (default 3) and ``backoff`` (default 0.5 s): a transient failure (HTTP 429 or
+  5xx, a refused, reset or dropped connection, a timeout) is tried again after ``backoff``,
+  then twice that, and so on, as long as the deadline allows.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import re
-import socket
 import tempfile
-import urllib.error
+import time
 import urllib.parse
-import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
-from scaling.errors import SourceError
+import httpx
+
+from scaling.errors import SourceError, SpecError
 
 _CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    timeout: float = 30.0
+    deadline: float = 600.0
+    max_bytes: int = 2 << 30
+    retries: int = 3
+    backoff: float = 0.5
+
+
+def http_options(raw: Any, *, timeout: float | None = None) -> FetchOptions:
+    """Validate a source's ``options.http`` table into `FetchOptions` (a `SpecError` names the bad key)."""
+    if raw is None:
+        return FetchOptions() if timeout is None else FetchOptions(timeout=timeout)
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"expected a table of {sorted(_KINDS)}, got {raw!r}", field="options.http")
+    values: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+    for key, value in raw.items():
+        if key not in _KINDS:
+            raise SpecError(f"unknown key {key!r}; expected one of {sorted(_KINDS)}", field=f"options.http.{key}")
+        integer = _KINDS[key] is int
+        ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+        if not ok or value < 0 or (key in ("timeout", "deadline", "max_bytes") and value == 0):
+            kind = "a non-negative integer" if key == "retries" else (
+                "a positive integer" if integer else "a positive number of seconds")
+            raise SpecError(f"expected {kind}, got {value!r}", field=f"options.http.{key}")
+        values[key] = value
+    return FetchOptions(**values)
+
+
+_KINDS = {f.name: (int if f.type in ("int", int) else float) for f in fields(FetchOptions)}
 
 
 def is_url(location: str) -> bool:
@@ -37,58 +82,126 @@ def cache_path(url: str, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"{key}-{name}"
 
 
-def fetch_url(url: str, *, cache_dir: Path, timeout: float = 30.0) -> tuple[Path, str, int]:
+class _Transient(Exception):
+    """A failure worth another attempt; `problem` is what to report if none is left."""
+
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem
+
+
+def fetch_url(url: str, *, cache_dir: Path, timeout: float | None = None,
+              options: FetchOptions | None = None) -> tuple[Path, str, int]:
     """Fetch `url` into the cache; return (path, sha256, size). Errors name the URL."""
+    options = options or FetchOptions(**({} if timeout is None else {"timeout": timeout}))
     target = cache_path(url, cache_dir)
     meta_path = target.with_name(target.name + ".meta.json")
     meta = _read_meta(meta_path) if target.is_file() else {}
-    request = urllib.request.Request(url, headers={"User-Agent": "scaling-studies"})
+    headers = {"User-Agent": "scaling-studies"}
     if meta.get("etag"):
-        request.add_header("If-None-Match", meta["etag"])
+        headers["If-None-Match"] = meta["etag"]
     if meta.get("last_modified"):
-        request.add_header("If-Modified-Since", meta["last_modified"])
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            digest, size = _download(response, target, url)
-            headers = response.headers
-    except urllib.error.HTTPError as exc:
-        if exc.code == 304 and target.is_file():
-            return (target, *file_digest(target))  # hashed again: the cache is trusted for bytes, not for its notes
-        raise SourceError(f"HTTP {exc.code} {exc.reason}", file=url) from exc
-    except urllib.error.URLError as exc:
-        raise _connection_error(exc.reason, url, timeout) from exc
-    except (TimeoutError, socket.timeout) as exc:
-        raise SourceError(f"timed out after {timeout:g} s", file=url) from exc
-    except http.client.HTTPException as exc:
-        raise SourceError(f"bad HTTP response: {exc!r}", file=url) from exc
-    except OSError as exc:
-        raise _connection_error(exc, url, timeout) from exc
-    _write_meta(
-        meta_path,
-        {"etag": headers.get("ETag"), "last_modified": headers.get("Last-Modified"), "sha256": digest, "size": size},
-    )
+        headers["If-Modified-Since"] = meta["last_modified"]
+    start = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            result = _attempt(url, headers, target, options, start)
+            break
+        except _Transient as exc:
+            wait = options.backoff * 2 ** (attempt - 1)
+            left = options.deadline - (time.monotonic() - start)
+            if attempt > options.retries or wait >= left:
+                tries = f" (gave up after {attempt} attempt{'s' if attempt > 1 else ''})" if attempt > 1 else ""
+                raise SourceError(f"{exc.problem}{tries}", file=url) from None
+            time.sleep(wait)
+    if result is None:  # 304: the cache is trusted for bytes, not for its notes, so hash again
+        return (target, *file_digest(target))
+    digest, size, response_headers = result
+    _write_meta(meta_path, {"etag": response_headers.get("ETag"),
+                            "last_modified": response_headers.get("Last-Modified"), "sha256": digest, "size": size})
     return target, digest, size
 
 
-def _download(response, target: Path, url: str) -> tuple[str, int]:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    expected = response.headers.get("Content-Length")
+def _attempt(url: str, headers: dict, target: Path, options: FetchOptions, start: float):
+    """One GET: None on 304, else (sha256, size, headers) with the body renamed onto `target`."""
+    left = options.deadline - (time.monotonic() - start)
+    wait = max(0.001, min(options.timeout, left))
+    try:
+        with httpx.Client(timeout=httpx.Timeout(wait), follow_redirects=True, max_redirects=10) as client:
+            with client.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status == 304 and target.is_file():
+                    return None
+                if status == 429 or status >= 500:
+                    raise _Transient(f"HTTP {status} {response.reason_phrase}")
+                if status >= 400 or status == 304:
+                    raise SourceError(f"HTTP {status} {response.reason_phrase}", file=url)
+                announced = response.headers.get("Content-Length")
+                if announced and announced.isdigit() and int(announced) > options.max_bytes:
+                    raise SourceError(_too_big(int(announced), options, "announces"), file=url)
+                digest, size = _download(response, target, url, options, start)
+                return digest, size, response.headers
+    except httpx.TimeoutException:
+        if options.deadline - (time.monotonic() - start) <= 0.01:
+            raise SourceError(_past_deadline(options), file=url) from None
+        raise _Transient(f"timed out after {wait:g} s") from None
+    except httpx.ConnectError as exc:
+        raise _Transient(f"cannot reach host: {_reason(exc)}") from None
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        raise _Transient(f"connection dropped: {_reason(exc)}") from None
+    except httpx.TooManyRedirects:
+        raise SourceError("too many redirects", file=url) from None
+    except httpx.HTTPError as exc:
+        raise SourceError(f"bad HTTP response: {_reason(exc)}", file=url) from None
+
+
+def _download(response: httpx.Response, target: Path, url: str, options: FetchOptions,
+              start: float) -> tuple[str, int]:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+    except OSError as exc:
+        raise SourceError(f"cannot write the download cache: {exc.strerror or exc}", file=url) from None
     digest = hashlib.sha256()
     size = 0
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
     try:
         with os.fdopen(fd, "wb") as out:
-            while chunk := response.read(_CHUNK):
+            for chunk in response.iter_bytes():  # as received: a size argument would wait to fill it
+                size += len(chunk)
+                if size > options.max_bytes:
+                    raise SourceError(_too_big(size, options, "sent at least"), file=url)
+                if time.monotonic() - start > options.deadline:
+                    raise SourceError(f"{_past_deadline(options)} ({size} bytes received)", file=url)
                 out.write(chunk)
                 digest.update(chunk)
-                size += len(chunk)
-        if expected is not None and expected.isdigit() and int(expected) != size:
-            raise SourceError(f"connection closed after {size} of {expected} bytes", file=url)
+        expected = response.headers.get("Content-Length")
+        if "Content-Encoding" not in response.headers and expected and expected.isdigit() and int(expected) != size:
+            raise _Transient(f"connection closed after {size} of {expected} bytes")
         os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    except OSError as exc:
+        raise SourceError(f"cannot write the download cache: {exc.strerror or exc}", file=url) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return digest.hexdigest(), size
+
+
+def _too_big(size: int, options: FetchOptions, verb: str) -> str:
+    return (f"the server {verb} {size} bytes, more than the limit of {options.max_bytes}; "
+            "raise it with options.http.max_bytes")
+
+
+def _past_deadline(options: FetchOptions) -> str:
+    return (f"download not finished within the deadline of {options.deadline:g} s; "
+            "raise it with options.http.deadline")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    errno = re.search(r"\[Errno -?\d+\] (.*)", text)
+    return errno.group(1) if errno else text
 
 
 _DIGESTS: dict[tuple[str, int, int, int], tuple[str, int]] = {}
@@ -114,15 +227,6 @@ def file_digest(path: Path) -> tuple[str, int]:
         _DIGESTS.clear()
     _DIGESTS[key] = (digest.hexdigest(), size)
     return _DIGESTS[key]
-
-
-def _connection_error(reason: object, url: str, timeout: float) -> SourceError:
-    if isinstance(reason, (TimeoutError, socket.timeout)):
-        return SourceError(f"timed out after {timeout:g} s", file=url)
-    if isinstance(reason, OSError):
-        text = reason.strerror or str(reason)
-        return SourceError(f"cannot reach host: {text}", file=url)
-    return SourceError(f"cannot reach host: {reason}", file=url)
 
 
 def _read_meta(path: Path) -> dict:

@@ -34,7 +34,8 @@ def test_path_and_glob(shared_data, tmp_path):
     again = resolve_location("raw_lm_eval_json/**/*.json", base_dir=base, cache_dir=tmp_path)
     assert again == files
 
-    (outside,) = resolve_location("../chinchilla_epoch/svg_extracted_data.csv", base_dir=base, cache_dir=tmp_path)
+    (outside,) = resolve_location("../chinchilla_epoch/svg_extracted_data.csv", base_dir=base, cache_dir=tmp_path,
+                                  roots=[shared_data])
     assert outside.label == "../chinchilla_epoch/svg_extracted_data.csv"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from warehouse.catalog import query as catalog_query
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_ASSETS = load_assets_from_modules(ASSET_MODULES)
+# The public data study files read: passed to every run as its one data root.
+SHARED_DATA = Path(os.environ.get("SCALING_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 def copy_study(name: str, dest: Path, *, public: bool = False, shared: Path | None = None) -> Path:
@@ -34,18 +37,20 @@ def copy_study(name: str, dest: Path, *, public: bool = False, shared: Path | No
     return out
 
 
-def run_study(studies: Path, warehouse: Path, study: str, *, selection=None, instance=None, raise_on_error=True):
-    """Materialize every asset (or `selection`) of one study partition."""
+def run_study(studies: Path, warehouse: Path, study: str, *, selection=None, instance=None, raise_on_error=True,
+              data_roots=(SHARED_DATA,)):
+    """Materialize every asset (or `selection`) of one study partition; its files may read `data_roots`."""
     if instance is None:  # a fresh instance per run, disposed afterwards
         with DagsterInstance.ephemeral() as fresh:
             return run_study(studies, warehouse, study, selection=selection, instance=fresh,
-                             raise_on_error=raise_on_error)
+                             raise_on_error=raise_on_error, data_roots=data_roots)
     if study not in instance.get_dynamic_partitions("study"):
         instance.add_dynamic_partitions("study", [study])
     return materialize(
         ALL_ASSETS, partition_key=study, instance=instance, raise_on_error=raise_on_error,
         selection=selection or AssetSelection.all(),
-        resources={"warehouse": Warehouse(root=str(warehouse), studies=str(studies))},
+        resources={"warehouse": Warehouse(root=str(warehouse), studies=str(studies),
+                                          data_roots=[str(r) for r in data_roots])},
     )
 
 
