@@ -6,15 +6,15 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
                      MaterializeResult, multi_asset)
 
 from assets.metadata import image, preview
-from pipelines.partitions import study_partitions
-from pipelines.resources import Warehouse
+from assets._shared import Warehouse, study_partitions
 from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
 from scaling.plan.figures import backtest_figure, fitted_frontier, frontier_figure
 from scaling.plan.data import gather
 from scaling.plan.fits import plan_fits
 from scaling.plan.run import fit_group
-from warehouse.lake import metric_units, read_table, replace_study_rows, scan_table
+from warehouse.ingest import study_write
+from warehouse.lake import metric_units, read_table, scan_table
 from warehouse.tables import BACKTESTS, FORECASTS, LAW_DRAWS, LAW_FITS
 
 FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "intervals_reasonable",
@@ -57,9 +57,10 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
                                  f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
                 results.append(fit_group(plan, data))
     fit_rows = [r for g in results for r in g.fit_rows()]
-    law_fits = replace_study_rows(p.lake, LAW_FITS, spec.name, fit_rows)
-    backtests = replace_study_rows(p.lake, BACKTESTS, spec.name, [r for g in results for r in g.backtest_rows])
-    draws = replace_study_rows(p.lake, LAW_DRAWS, spec.name, [r for g in results for r in g.draw_rows()])
+    with study_write(p.lake, spec.name) as staged:  # the three tables switch together
+        law_fits = staged.rows(LAW_FITS, fit_rows)
+        backtests = staged.rows(BACKTESTS, [r for g in results for r in g.backtest_rows])
+        draws = staged.rows(LAW_DRAWS, [r for g in results for r in g.draw_rows()])
     warehouse.refresh_catalog()
     table = law_fits.select("group_name", "law", "target", "parameter", "estimate", "ci_low", "ci_high",
                             "converged", "flags")
