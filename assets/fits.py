@@ -6,14 +6,14 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
                      MaterializeResult, MetadataValue, multi_asset)
 
 from assets.metadata import image, preview
-from pipelines.partitions import study_partitions
-from pipelines.resources import Warehouse
+from assets._shared import Warehouse, study_partitions
 from scaling.plan.checks import fit_checks
 from scaling.plan.figures import backtest_figure, fitted_frontier, frontier_figure
 from scaling.plan.fits import plan_fits
 from scaling.plan.run import fit_study
 from scaling.plan.scope import study_scope
-from warehouse.lake import metric_units, read_table, replace_study_rows, scan_table
+from warehouse.ingest import study_write
+from warehouse.lake import metric_units, read_table, scan_table
 from warehouse.tables import BACKTESTS, FORECASTS, LAW_DRAWS, LAW_FITS
 
 FIT_CHECKS = ("fit_converged", "fits_completed", "params_within_bounds", "residuals_small",
@@ -51,9 +51,10 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     for failure in failures:
         context.log.error(f"fit failed: {failure.message}")
     fit_rows = [r for g in results for r in g.fit_rows()]
-    law_fits = replace_study_rows(p.lake, LAW_FITS, spec.name, fit_rows)
-    backtests = replace_study_rows(p.lake, BACKTESTS, spec.name, [r for g in results for r in g.backtest_rows])
-    draws = replace_study_rows(p.lake, LAW_DRAWS, spec.name, [r for g in results for r in g.draw_rows()])
+    with study_write(p.lake, spec.name) as staged:  # the three tables switch together
+        law_fits = staged.rows(LAW_FITS, fit_rows)
+        backtests = staged.rows(BACKTESTS, [r for g in results for r in g.backtest_rows])
+        draws = staged.rows(LAW_DRAWS, [r for g in results for r in g.draw_rows()])
     warehouse.refresh_catalog()
     table = law_fits.select("group_name", "law", "target", "parameter", "estimate", "ci_low", "ci_high",
                             "converged", "flags")

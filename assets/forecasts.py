@@ -4,12 +4,12 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from assets.metadata import image, preview
-from pipelines.partitions import study_partitions
-from pipelines.resources import Warehouse
+from assets._shared import Warehouse, study_partitions
 from scaling.plan.figures import backtest_figure, frontier_figure, isoflop_figure
 from scaling.plan.forecasts import downstream_filter, forecast_study
 from scaling.plan.restore import restore_fits
-from warehouse.lake import drop_study, read_table, replace_study_rows, scan_table
+from warehouse.ingest import study_write
+from warehouse.lake import read_table, scan_table
 from warehouse.tables import BACKTEST_SUMMARY, FORECASTS
 
 DEPS = ["law_fits", "backtests", "law_draws", "points", "runs"]
@@ -35,8 +35,9 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     points = scan_table(p.lake, "points", spec.name, needed) if needed else None
     runs = read_table(p.lake, "runs", spec.name)
     if law_fits is None or points is None:
-        for table in (FORECASTS, BACKTEST_SUMMARY):
-            drop_study(p.lake, table.name, spec.name)
+        with study_write(p.lake, spec.name) as staged:
+            for table in (FORECASTS, BACKTEST_SUMMARY):
+                staged.drop(table.name)
         yield MaterializeResult(asset_key="forecasts", metadata={"dagster/row_count": 0, "note": "no fits"})
         yield MaterializeResult(asset_key="backtest_summary", metadata={"dagster/row_count": 0})
         return
@@ -48,8 +49,9 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
                             points, runs, fit_filter=downstream_filter(spec))
     for msg in result.messages:
         context.log.info(f"{spec.name}: {msg}")
-    table = replace_study_rows(p.lake, FORECASTS, spec.name, result.rows)
-    summary = replace_study_rows(p.lake, BACKTEST_SUMMARY, spec.name, result.summary)
+    with study_write(p.lake, spec.name) as staged:  # both tables switch together
+        table = staged.rows(FORECASTS, result.rows)
+        summary = staged.rows(BACKTEST_SUMMARY, result.summary)
     warehouse.refresh_catalog()
 
     plots = {}

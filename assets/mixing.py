@@ -4,11 +4,11 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
 from assets.metadata import image, preview
-from pipelines.partitions import study_partitions
-from pipelines.resources import Warehouse
+from assets._shared import Warehouse, study_partitions
 from scaling.plan.mixing import mixing_study
 from scaling.plots import plot_mixture_heldout
-from warehouse.lake import drop_study, read_table, replace_study_rows
+from warehouse.ingest import study_write
+from warehouse.lake import read_table
 from warehouse.tables import MIXING_LAWS, OPTIMAL_MIXTURES
 
 
@@ -28,8 +28,9 @@ def mixing(context: AssetExecutionContext, warehouse: Warehouse):
     p = warehouse.paths
     mp = read_table(p.lake, "mixture_points", spec.name)
     if mp is None:
-        for table in (MIXING_LAWS, OPTIMAL_MIXTURES):
-            drop_study(p.lake, table.name, spec.name)
+        with study_write(p.lake, spec.name) as staged:
+            for table in (MIXING_LAWS, OPTIMAL_MIXTURES):
+                staged.drop(table.name)
         note = {"dagster/row_count": 0, "note": "study has no mixture experiments"}
         yield MaterializeResult(asset_key="mixing_laws", metadata=note)
         yield MaterializeResult(asset_key="optimal_mixtures", metadata=note)
@@ -37,8 +38,9 @@ def mixing(context: AssetExecutionContext, warehouse: Warehouse):
     result = mixing_study(spec.name, spec.mixing, mp)
     for msg in result.messages:
         context.log.info(f"{spec.name}: {msg}")
-    laws = replace_study_rows(p.lake, MIXING_LAWS, spec.name, result.law_rows)
-    mixture = replace_study_rows(p.lake, OPTIMAL_MIXTURES, spec.name, result.mixture_rows)
+    with study_write(p.lake, spec.name) as staged:  # both tables switch together
+        laws = staged.rows(MIXING_LAWS, result.law_rows)
+        mixture = staged.rows(OPTIMAL_MIXTURES, result.mixture_rows)
     warehouse.refresh_catalog()
     scores = laws.group_by("law", "target_domain").agg(pl.col("heldout_spearman").first(),
                                                       pl.col("heldout_mae").first()).sort("target_domain", "law")

@@ -5,10 +5,9 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.metadata import preview
-from pipelines.partitions import study_partitions
-from pipelines.resources import Warehouse
+from assets._shared import Warehouse, study_partitions
 from scaling.normalize.mixtures import normalize_mixtures
-from warehouse.lake import drop_study, write_table
+from warehouse.ingest import ingest_part
 from warehouse.raw import read_raw
 from warehouse.tables import MIXTURE_POINTS
 
@@ -18,14 +17,14 @@ from warehouse.tables import MIXTURE_POINTS
 def mixture_points(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     spec = warehouse.load(context.partition_key)
     p = warehouse.paths
-    frames = [normalize_mixtures(read_raw(p.lake, spec.name, s.name), s, spec)
-              for s in spec.sources if s.kind == "mixture_runs"]
-    if not frames:
-        drop_study(p.lake, "mixture_points", spec.name)
-        return MaterializeResult(metadata={"dagster/row_count": 0, "note": "study has no mixture_runs sources"})
-    table = MIXTURE_POINTS.conform(pl.concat(frames, how="diagonal_relaxed"))
-    write_table(p.lake, "mixture_points", spec.name, table)
+    with ingest_part(p.lake, spec.name, "mixture_points") as staged:
+        frames = [normalize_mixtures(read_raw(p.lake, spec.name, s.name), s, spec)
+                  for s in spec.sources if s.kind == "mixture_runs"]
+        table = MIXTURE_POINTS.conform(pl.concat(frames, how="diagonal_relaxed")) if frames else None
+        staged.write("mixture_points", table)
     warehouse.refresh_catalog()
+    if table is None:
+        return MaterializeResult(metadata={"dagster/row_count": 0, "note": "study has no mixture_runs sources"})
     runs = table.group_by("split").agg(runs=pl.col("run").n_unique(),
                                        renormalized=pl.col("run").filter(pl.col("renormalized")).n_unique())
     context.log.info(f"{spec.name}: {table['run'].n_unique()} mixture runs")

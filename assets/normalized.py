@@ -6,11 +6,10 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
                      MaterializeResult, multi_asset)
 
 from assets.metadata import preview
-from pipelines.partitions import study_partitions
-from pipelines.resources import Warehouse
+from assets._shared import Warehouse, study_partitions
 from scaling.normalize.checks import ingest_checks
 from scaling.normalize.study import normalize_study
-from warehouse.lake import atomic_sink_parquet, drop_study, partition_dir, write_table
+from warehouse.ingest import ingest_part
 from warehouse.raw import read_raw
 from warehouse.tables import POINTS, QUARANTINE, RUNS
 
@@ -35,37 +34,36 @@ def normalized(context: AssetExecutionContext, warehouse: Warehouse):
     p = warehouse.paths
     spill = p.root / "tmp"
     spill.mkdir(parents=True, exist_ok=True)
-    result = normalize_study(spec, lambda source: read_raw(p.lake, spec.name, source, lazy=True), p.downloads,
-                             spill_dir=spill)
-    if result.points is None:
-        for table in ("points", "runs"):
-            drop_study(p.lake, table, spec.name)
-        points, runs = POINTS.empty().lazy(), RUNS.empty()
-    else:
-        runs = RUNS.conform(result.runs)
-        # streamed to Parquet: the points of a large source are never all in memory
-        try:
-            target = atomic_sink_parquet(POINTS.conform(result.points), partition_dir(p.lake, "points", spec.name)
-                                         / "data.parquet")
-        finally:
-            result.cleanup()
-        write_table(p.lake, "runs", spec.name, runs)
-        points = pl.scan_parquet(target)
-    quarantine = QUARANTINE.conform(result.quarantine)
-    if quarantine.height:
-        write_table(p.lake, "quarantine", spec.name, quarantine)
-    else:
-        drop_study(p.lake, "quarantine", spec.name)
+    with ingest_part(p.lake, spec.name, "normalized") as staged:
+        result = normalize_study(spec, lambda source: read_raw(p.lake, spec.name, source, lazy=True), p.downloads,
+                                 spill_dir=spill)
+        if result.points is None:
+            for table in ("points", "runs"):
+                staged.drop(table)
+            runs, points = RUNS.empty(), POINTS.empty().lazy()
+        else:
+            runs = RUNS.conform(result.runs)
+            # streamed to Parquet: the points of a large source are never all in memory
+            try:
+                points = pl.scan_parquet(staged.sink("points", POINTS.conform(result.points)))
+            finally:
+                result.cleanup()
+            staged.write("runs", runs)
+        quarantine = QUARANTINE.conform(result.quarantine)
+        staged.write("quarantine", quarantine)
+        # summaries and checks read the staged files, before the ingest switches them into the lake
+        metrics = points.group_by("metric").agg(points=pl.len(), runs=pl.col("run").n_unique()).sort("metric") \
+            .collect(engine="streaming")
+        head = points.head(8).collect()
+        outcomes = list(ingest_checks(points, runs)) if metrics.height else []
     warehouse.refresh_catalog()
-    metrics = points.group_by("metric").agg(points=pl.len(), runs=pl.col("run").n_unique()).sort("metric") \
-        .collect(engine="streaming")
     n_points = int(metrics["points"].sum())
     context.log.info(f"{spec.name}: {runs.height} runs, {n_points} points, {quarantine.height} quarantined")
     yield MaterializeResult(asset_key="runs", metadata={
         "dagster/row_count": runs.height, "preview": preview(runs.select(
             "run", "group_name", "params", "tokens", "flops", "tokens_per_param", "n_points"), 15)})
     yield MaterializeResult(asset_key="points", metadata={
-        "dagster/row_count": n_points, "metrics": preview(metrics, 30), "preview": preview(points.head(8).collect())})
+        "dagster/row_count": n_points, "metrics": preview(metrics, 30), "preview": preview(head)})
     yield MaterializeResult(asset_key="quarantine", metadata={
         "dagster/row_count": quarantine.height, "preview": preview(quarantine)})
     if n_points == 0:
@@ -73,7 +71,7 @@ def normalized(context: AssetExecutionContext, warehouse: Warehouse):
             yield AssetCheckResult(asset_key="points" if name != "plausible_units" else "runs", check_name=name,
                                    passed=True, description="no training-log or results points in this study")
     else:
-        for outcome in ingest_checks(points, runs):
+        for outcome in outcomes:
             yield AssetCheckResult(
                 asset_key="points" if outcome.name != "plausible_units" else "runs", check_name=outcome.name,
                 passed=outcome.passed, severity=AssetCheckSeverity.WARN,

@@ -5,8 +5,8 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from assets.metadata import preview
-from pipelines.partitions import study_partitions
-from pipelines.resources import Warehouse
+from assets._shared import Warehouse, study_partitions
+from warehouse.ingest import begin_ingest, land_pending
 from warehouse.raw import land_source, read_raw
 
 
@@ -30,13 +30,16 @@ def raw_sources(context: AssetExecutionContext, warehouse: Warehouse) -> Materia
     spec = warehouse.load(context.partition_key)
     _simulate(spec)
     p = warehouse.paths
+    # the sources land in a pending ingest: `normalized` and `mixture_points` stage theirs into it,
+    # and the raw rows switch into the lake together with them (see `warehouse.ingest`)
+    staged = begin_ingest(p.lake, spec.name)
     landed = []
     for src in spec.sources:
-        result = land_source(spec, src, p.lake, p.downloads)
+        result = land_source(spec, src, p.lake, p.downloads, staged=staged)
         context.log.info(f"{spec.name}/{src.name}: {result.rows} rows from {result.files} files"
-                         f" ({'landed' if result.changed else 'unchanged, kept'})")
+                         f" ({'staged' if result.changed else 'unchanged, kept'})")
         landed.append(result)
-    warehouse.refresh_catalog()
+    land_pending(staged, {r.source: r.manifest for r in landed}, spec.path.name)
     summary = pl.DataFrame({
         "source": [r.source for r in landed], "files": [r.files for r in landed], "rows": [r.rows for r in landed],
         "changed": [r.changed for r in landed], "columns": [len(r.columns) for r in landed]})

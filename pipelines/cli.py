@@ -72,13 +72,15 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     _configure(args)
     import duckdb
 
+    from warehouse.catalog import open_catalog
     from warehouse.config import paths
 
-    catalog = paths().catalog
-    if not catalog.exists():
+    p = paths()
+    catalog = p.catalog
+    if not catalog.exists() and not p.lake.is_dir():
         print(f"error: no catalog yet at {catalog}; run `scaling run` first", file=sys.stderr)
         return 2
-    con = duckdb.connect(str(catalog), read_only=True)
+    con = open_catalog(catalog, p.lake)
     try:
         rel = con.sql(args.query)
         if rel is None:

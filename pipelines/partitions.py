@@ -1,5 +1,5 @@
-"""Studies are dynamic partitions: one per study file in the studies folder."""
+"""Studies are dynamic partitions: one per study file in the studies folder (defined in `assets._shared`)."""
 
-from dagster import DynamicPartitionsDefinition
+from assets._shared import study_partitions
 
-study_partitions = DynamicPartitionsDefinition(name="study")
+__all__ = ["study_partitions"]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from dagster import DagsterEventType, DagsterInstance
 
-from scaling.errors import ScalingError
 
 
 def _say(msg: str, quiet: bool = False) -> None:
@@ -110,17 +109,16 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
     from pipelines.summary import summary_lines
 
     warehouse = Warehouse()
-    try:
-        studies = warehouse.study_files()
-    except ScalingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    names = sorted(studies) if not only else only
-    missing = [n for n in names if n not in studies]
-    if missing:
+    found = warehouse.scan()
+    invalid = report_invalid(found, only)
+    names = sorted(found.files) if not only else [n for n in only if n in found.files]
+    missing = [n for n in (only or []) if n not in found.files]
+    if missing and not invalid:
         print(f"error: no study named {missing} in {warehouse.studies_dir}", file=sys.stderr)
         return 2
     instance = DagsterInstance.get()
+    if not only:
+        remove_gone_studies(warehouse, found, instance, quiet)
     register_studies(instance, names)
     failed = []
     t0 = time.time()
@@ -147,7 +145,40 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
         print()
         for line in summary_lines(warehouse, names, time.time() - t0):
             print(line)
+    return exit_status(names, failed, invalid)
+
+
+def report_invalid(found, only: list[str] | None) -> list[str]:
+    """Print every invalid study file (only those of the named studies, with --study); return their names.
+    The other studies still run."""
+    bad = []
+    for file, problem in sorted(found.invalid.items()):
+        if only and not any(f"'{name}'" in problem or file == f"{name}.toml" for name in only):
+            continue
+        print(f"error: invalid study file {file}: {problem}", file=sys.stderr)
+        bad.append(file)
+    return bad
+
+
+def remove_gone_studies(warehouse, found, instance: DagsterInstance, quiet: bool = False) -> list[str]:
+    """Remove the studies whose file is gone from the lake and the instance, saying so."""
+    from pipelines.cleanup import gone_studies, remove_gone
+
+    gone = gone_studies(warehouse.paths.lake, found)
+    removed = remove_gone(warehouse.paths.lake, gone, lambda msg: _say(msg, quiet))
+    known = set(instance.get_dynamic_partitions("study"))
+    for name in removed:
+        if name in known:
+            instance.delete_dynamic_partition("study", name)
+    if removed:
+        warehouse.refresh_catalog()
+    return removed
+
+
+def exit_status(names: list[str], failed: list[str], invalid: list[str]) -> int:
+    """0 when every study ran and every study file was valid; 1 when anything failed (said on stderr)."""
     if failed:
         print(f"\n{len(failed)} of {len(names)} studies failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    if invalid:
+        print(f"{len(invalid)} invalid study file(s) not run: {', '.join(invalid)}", file=sys.stderr)
+    return 1 if failed or invalid else 0

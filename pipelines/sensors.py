@@ -8,7 +8,8 @@ simulator writes (under ``[study.simulate].out``) are the pipeline's output, not
 The cursor (JSON) keeps the last fingerprint per study. Against it
 - a new study adds its dynamic partition and requests `raw_sources` for it,
 - a changed study file or source file requests `raw_sources` for that study only,
-- a study file that disappeared is reported; its partition and data are kept,
+- a study whose file disappeared (deleted or renamed) loses its partition and its rows in every
+  table, with a log line (`pipelines.cleanup`),
 - an invalid study file is skipped with a message naming the file and the problem.
 Downstream assets follow by declarative automation (see `pipelines.automation`).
 
@@ -27,8 +28,8 @@ from pathlib import Path
 from dagster import (AssetKey, AssetRecordsFilter, AssetSelection, DefaultSensorStatus, RunRequest,
                      SensorEvaluationContext, SensorResult, SkipReason, sensor)
 
-from pipelines.partitions import study_partitions
-from pipelines.resources import Warehouse
+from assets._shared import Warehouse, study_partitions
+from warehouse.ingest import remove_study
 from scaling.errors import ScalingError
 from scaling.sources.fetch import file_digest, is_url
 from scaling.sources.locate import resolve_location
@@ -171,19 +172,28 @@ def study_files_sensor(context: SensorEvaluationContext, warehouse: Warehouse):
         requests.append(RunRequest(run_key=f"{name}:{fp.digest[:16]}:{entry['requests']}", partition_key=name,
                                    asset_selection=[RAW_SOURCES], tags={"scaling/trigger": why}))
 
+    gone = []
     for name, entry in previous.items():
         if name in state:
             continue
         if entry.get("file") in invalid_names:
             state[name] = entry  # the file is still there but invalid now: compare against the last good state
             continue
-        context.log.warning(f"study {name!r}: its file {entry.get('file')} is gone; its partition and data are kept")
+        tables = remove_study(warehouse.paths.lake, name)
+        context.log.warning(f"study {name!r}: its file {entry.get('file')} is gone; removed its partition and its "
+                            f"rows from {', '.join(tables) if tables else 'no table'}")
+        if name in known:
+            gone.append(name)
+    if gone:
+        warehouse.refresh_catalog()
 
     for file, problem in sorted(invalid.items()):
         context.log.warning(f"skipping invalid study file {file}: {problem}")
 
     cursor = json.dumps({"version": CURSOR_VERSION, "studies": state}, sort_keys=True)
     partition_requests = [study_partitions.build_add_request(new_partitions)] if new_partitions else []
+    if gone:
+        partition_requests.append(study_partitions.build_delete_request(gone))
     skip = None
     if not requests:
         notes = [f"skipped invalid study file {file}: {problem}" for file, problem in sorted(invalid.items())]

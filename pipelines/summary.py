@@ -5,6 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from pipelines.resources import Warehouse
+from warehouse.catalog import connect
 
 
 def _count(con, sql: str, params: list) -> int:
@@ -55,7 +56,7 @@ def _mixture_headline(con, study: str) -> list[str]:
 def summary_lines(warehouse: Warehouse, studies: list[str], seconds: float) -> list[str]:
     p = warehouse.paths
     lines = [f"Summary ({len(studies)} studies, {seconds:.1f}s)"]
-    con = duckdb.connect(str(p.catalog), read_only=True)
+    con = connect(p.catalog)
     try:
         for name in studies:
             runs = _count(con, "SELECT count(*) FROM runs WHERE study = ?", [name])

@@ -5,11 +5,19 @@ The catalog holds no data, only views, so the pipeline rarely writes it: it is r
 into a temporary file and renamed into place, which means no writer ever holds a lock on
 the file readers open, and parallel partitions never contend on a DuckDB writer (they
 write Parquet files, each to its own partition).
+
+The views name the lake by a path relative to the warehouse folder (``lake/runs/study=*/...``),
+so a warehouse folder copied or mounted elsewhere answers SQL unchanged. DuckDB resolves relative
+paths against ``file_search_path`` (or the working directory): `connect` sets it to the warehouse
+folder, and any other client either runs in the warehouse folder or sets it (see the README).
+Each view and column carries its meaning from `warehouse.tables` as a DuckDB comment. The record of
+which tables had data when the catalog was built is a file beside it, not a table in it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import uuid
 from contextlib import contextmanager
@@ -25,30 +33,49 @@ RAW_VIEW = "raw"
 STORAGE_VERSION = "v1.4.0"
 
 
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+RAW_DOC = ("every source's rows as landed: the study and source (folder keys), every original column, "
+           "and _source, _file, _row, _ingested_at")
+
+
+def _quote(text: str | Path) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 def _files(lake: Path, table: str) -> list[Path]:
     return sorted((lake / table).glob("study=*/**/data.parquet"))
 
 
-def _view_sql(lake: Path, table: Table) -> str:
+def _rel(lake: Path, root: Path) -> str:
+    """The lake as the views name it: relative to the warehouse folder (the catalog's folder)."""
+    return Path(os.path.relpath(lake, root)).as_posix()
+
+
+def _view_sql(lake: Path, root: Path, table: Table) -> str:
     cols = ", ".join(f'"{c.name}"' for c in table.columns)
     if _files(lake, table.name):
-        glob = _quote(lake / table.name / "study=*" / "data.parquet")
+        glob = _quote(f"{_rel(lake, root)}/{table.name}/study=*/data.parquet")
         return (f"CREATE VIEW {table.name} AS SELECT {cols} FROM read_parquet({glob}, "
-                f"hive_partitioning = false, union_by_name = true)")
+                f"hive_partitioning = true, hive_types = {{'study': VARCHAR}}, union_by_name = true)")
     typed = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in table.columns)
     return f"CREATE VIEW {table.name} AS SELECT {typed} WHERE false"
 
 
-def _raw_view_sql(lake: Path) -> str | None:
+def _raw_view_sql(lake: Path, root: Path) -> str | None:
     if not _files(lake, "raw"):
         return None
-    glob = _quote(lake / "raw" / "study=*" / "source=*" / "data.parquet")
-    return (f"CREATE VIEW {RAW_VIEW} AS SELECT * FROM read_parquet({glob}, "
-            f"hive_partitioning = true, union_by_name = true)")
+    glob = _quote(f"{_rel(lake, root)}/raw/study=*/source=*/data.parquet")
+    return (f"CREATE VIEW {RAW_VIEW} AS SELECT * FROM read_parquet({glob}, hive_partitioning = true, "
+            f"hive_types = {{'study': VARCHAR, 'source': VARCHAR}}, union_by_name = true)")
+
+
+def _comments(table: Table) -> list[str]:
+    out = [f"COMMENT ON VIEW {table.name} IS {_quote(table.doc)}"]
+    out += [f'COMMENT ON COLUMN {table.name}."{c.name}" IS {_quote(c.doc)}' for c in table.columns]
+    return out
+
+
+def _state_file(catalog: Path) -> Path:
+    return catalog.with_name(f".{catalog.name}.state")
 
 
 def view_state(lake: Path) -> dict[str, bool]:
@@ -76,36 +103,44 @@ def build_catalog(catalog: Path, lake: Path) -> Path:
         try:
             con = duckdb.connect()
             try:
+                root = catalog.parent.resolve()
+                con.execute(f"SET file_search_path = {_quote(root)}")  # views bind relative paths here
                 con.execute(f"ATTACH {_quote(tmp)} AS catalog (STORAGE_VERSION '{STORAGE_VERSION}')")
                 con.execute("USE catalog")
+                state = repr(sorted(view_state(lake).items()))
                 for table in TABLES.values():
-                    con.execute(_view_sql(lake, table))
-                raw = _raw_view_sql(lake)
+                    con.execute(_view_sql(lake, root, table))
+                    for sql in _comments(table):
+                        con.execute(sql)
+                raw = _raw_view_sql(lake, root)
                 if raw:
                     con.execute(raw)
-                con.execute("CREATE TABLE _catalog_state AS SELECT ? AS lake, ? AS state",
-                            [str(lake), repr(sorted(view_state(lake).items()))])
+                    con.execute(f"COMMENT ON VIEW {RAW_VIEW} IS {_quote(RAW_DOC)}")
                 con.execute("USE memory")
                 con.execute("DETACH catalog")
             finally:
                 con.close()
             os.replace(tmp, catalog)
+            _write_state(catalog, state)
         finally:
             tmp.unlink(missing_ok=True)
             Path(str(tmp) + ".wal").unlink(missing_ok=True)
     return catalog
 
 
+def _write_state(catalog: Path, state: str) -> None:
+    f = _state_file(catalog)
+    tmp = f.with_name(f"{f.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps({"state": state}))
+    os.replace(tmp, f)
+
+
 def _current_state(catalog: Path) -> str | None:
     if not catalog.exists():
         return None
     try:
-        con = duckdb.connect(str(catalog), read_only=True)
-        try:
-            return con.execute("SELECT state FROM _catalog_state").fetchall()[0][0]
-        finally:
-            con.close()
-    except duckdb.Error:
+        return json.loads(_state_file(catalog).read_text())["state"]
+    except (OSError, ValueError, KeyError):
         return None
 
 
@@ -118,8 +153,24 @@ def ensure_catalog(catalog: Path, lake: Path) -> bool:
 
 
 def connect(catalog: Path, *, read_only: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open the catalog; read-only connections never block, and never are blocked by, the pipeline."""
-    return duckdb.connect(str(catalog), read_only=read_only)
+    """Open the catalog with its folder as DuckDB's file search path, so the views' relative paths
+    resolve wherever the warehouse is; read-only connections never block, and never are blocked by,
+    the pipeline."""
+    catalog = Path(catalog).resolve()
+    return duckdb.connect(str(catalog), read_only=read_only, config={"file_search_path": str(catalog.parent)})
+
+
+def open_catalog(catalog: Path, lake: Path) -> duckdb.DuckDBPyConnection:
+    """What `scaling sql` opens: finish any switch a killed run left half done, bring the views up to
+    date when the warehouse is writable, and connect read-only."""
+    from warehouse.ingest import recover_all
+
+    try:
+        recover_all(lake)
+        ensure_catalog(catalog, lake)
+    except OSError:  # a read-only copy of a warehouse is still readable as it is
+        pass
+    return connect(catalog)
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):

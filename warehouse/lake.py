@@ -1,6 +1,8 @@
 """The Parquet lake: one folder per table, one Hive partition per study.
 
-Layout: ``lake/<table>/study=<study>/data.parquet`` (raw rows add a ``source=<name>`` level).
+Layout: ``lake/<table>/study=<study>/data.parquet`` (raw rows add a ``source=<name>`` level). The
+files hold no ``study`` column (the folder key is the study), and nothing but data files lives in a
+table folder, so pandas, pyarrow and polars read a table folder directly as a Hive dataset.
 Every write goes to a temporary file beside the target and is then renamed over it
 (``os.replace`` is atomic on POSIX), so a failed or interrupted run leaves the previous
 good file readable and never a half-written one.
@@ -92,8 +94,15 @@ def atomic_write_json(obj: Any, target: Path) -> None:
 
 
 def write_table(lake: Path, table: str, study: str, frame: pl.DataFrame) -> Path:
-    """Replace one study's partition of a table."""
+    """Replace one study's partition of a table on its own (the assets switch tables together through
+    `warehouse.ingest`). The file holds no `study` column: the ``study=`` folder key is the study."""
+    frame = frame.drop("study") if "study" in frame.columns else frame
     return atomic_write_parquet(frame, partition_dir(lake, table, study) / "data.parquet")
+
+
+def _with_study(lazy: pl.LazyFrame, study: str) -> pl.LazyFrame:
+    """A partition read back with its study as the first column, as the catalog shows it."""
+    return lazy.select(pl.lit(study, dtype=pl.Utf8).alias("study"), pl.all().exclude("study"))
 
 
 def replace_study_rows(lake: Path, table, study: str, rows: list[dict]) -> pl.DataFrame:
@@ -109,7 +118,7 @@ def replace_study_rows(lake: Path, table, study: str, rows: list[dict]) -> pl.Da
 
 def read_table(lake: Path, table: str, study: str) -> pl.DataFrame | None:
     f = partition_dir(lake, table, study) / "data.parquet"
-    return pl.read_parquet(f) if f.exists() else None
+    return _with_study(pl.scan_parquet(f), study).collect() if f.exists() else None
 
 
 def metric_units(lake: Path, study: str) -> pl.DataFrame | None:
@@ -125,7 +134,7 @@ def scan_table(lake: Path, table: str, study: str, metrics=None) -> pl.DataFrame
     f = partition_dir(lake, table, study) / "data.parquet"
     if not f.exists():
         return None
-    lazy = pl.scan_parquet(f)
+    lazy = _with_study(pl.scan_parquet(f), study)
     if metrics is not None:
         lazy = lazy.filter(pl.col("metric").is_in(sorted(metrics)))
     return lazy.collect()
@@ -135,6 +144,10 @@ def drop_study(lake: Path, table: str, study: str) -> None:
     """Remove a study's partition (used when a study no longer has data for that table)."""
     f = partition_dir(lake, table, study) / "data.parquet"
     f.unlink(missing_ok=True)
+    try:
+        f.parent.rmdir()
+    except OSError:
+        pass
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:

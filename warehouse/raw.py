@@ -2,8 +2,9 @@
 
 Each source of a study lands as one Parquet file ``lake/raw/study=<s>/source=<name>/data.parquet``
 holding every original column plus ``_source``, ``_file``, ``_row`` and ``_ingested_at``.
-A manifest beside it records the files' sha256 and the source's spec; when neither changed,
-landing is a no-op. A new version is written aside and renamed into place.
+A manifest in the study's commit record (`warehouse.ingest`) holds the files' sha256 and the
+source's spec; when neither changed, landing is a no-op. A new version is staged into the study's
+pending ingest and switched into place with the normalized tables (see `warehouse.ingest`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from scaling.sources.csv_reader import locate_scan_failure, scan_plain
 from scaling.sources.fetch import http_options
 from scaling.sources.locate import ResolvedFile, resolve_location
 from scaling.spec import SourceSpec, StudySpec
-from warehouse.lake import atomic_sink_parquet, atomic_write_json, atomic_write_parquet, partition_dir, read_manifest
-
-MANIFEST = "_manifest.json"
+from warehouse.ingest import Staged, committed, raw_file
+from warehouse.lake import atomic_sink_parquet, atomic_write_parquet, partition_dir
 
 
 @dataclass
@@ -35,6 +35,7 @@ class LandedSource:
     changed: bool
     path: Path
     columns: list[str]
+    manifest: dict | None = None
 
 
 def _spec_hash(src: SourceSpec) -> str:
@@ -99,18 +100,22 @@ def _lazy_plain_csv(src: SourceSpec, files: dict[str, list[ResolvedFile]]) -> pl
     return pl.concat(lazies, how="diagonal") if len(lazies) > 1 else lazies[0]
 
 
-def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, *, force: bool = False) -> LandedSource:
-    """Resolve, hash, and (when changed) read and write one source's raw rows."""
+def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, *, force: bool = False,
+                staged: Staged | None = None) -> LandedSource:
+    """Resolve, hash, and (when changed) read and write one source's raw rows: into `staged` (an
+    ingest, switched into the lake with the study's other tables), or with none straight into place."""
     files = resolve_source(study, src, downloads)
     target = partition_dir(lake, "raw", study.name, src.name) / "data.parquet"
     manifest = {
         "spec": _spec_hash(src),
         "files": {role: [[f.label, f.sha256, f.size] for f in fs] for role, fs in files.items()},
     }
-    old = read_manifest(target.parent / MANIFEST)
+    old = committed(lake, study.name).get("raw", {}).get(src.name)
     if not force and old and target.exists() and {k: old.get(k) for k in manifest} == manifest:
         return LandedSource(src.name, old.get("rows", 0), sum(len(v) for v in files.values()), False, target,
-                            old.get("columns", []))
+                            old.get("columns", []), old)
+    if staged is not None:
+        target = staged.path("raw", src.name)
     stamp = dict(_source=pl.lit(src.name),
                  _ingested_at=pl.lit(datetime.now(timezone.utc)).cast(pl.Datetime("us", "UTC")))
     try:
@@ -136,13 +141,13 @@ def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, 
         atomic_write_parquet(frame, target)
         rows, columns = frame.height, frame.columns
     manifest.update(rows=rows, columns=columns)
-    atomic_write_json(manifest, target.parent / MANIFEST)
-    return LandedSource(src.name, rows, sum(len(v) for v in files.values()), True, target, columns)
+    return LandedSource(src.name, rows, sum(len(v) for v in files.values()), True, target, columns, manifest)
 
 
 def read_raw(lake: Path, study: str, source: str, *, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
-    """A source's landed rows; lazy, so that a reader can pick the columns it needs."""
-    f = partition_dir(lake, "raw", study, source) / "data.parquet"
+    """A source's landed rows (those of the study's pending ingest, if one is running); lazy, so that a
+    reader can pick the columns it needs."""
+    f = raw_file(lake, study, source)
     if not f.exists():
         raise SourceError("no raw data landed yet; materialize raw_sources first", study=study, source=source)
     return pl.scan_parquet(f) if lazy else pl.read_parquet(f)

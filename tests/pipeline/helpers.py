@@ -13,6 +13,7 @@ from dagster import AssetSelection, DagsterInstance, materialize
 from assets import ASSET_MODULES
 from dagster import load_assets_from_modules
 from pipelines.resources import Warehouse
+from warehouse.catalog import connect
 from warehouse.catalog import query as catalog_query
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +56,7 @@ def run_study(studies: Path, warehouse: Path, study: str, *, selection=None, ins
 
 
 def query(warehouse: Path, sql: str, params=None) -> pl.DataFrame:
-    con = duckdb.connect(str(warehouse / "catalog.duckdb"), read_only=True)
+    con = connect(warehouse / "catalog.duckdb")
     try:
         return catalog_query(con, sql, params)
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-import duckdb
 import pytest
 from dagster import (AssetCheckResult, AssetCheckSpec, AssetKey, AutomationCondition, DagsterInstance,
                      DefaultScheduleStatus, DefaultSensorStatus, Definitions, MaterializeResult, asset,
@@ -14,6 +13,7 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetKey, AutomationCondi
 from helpers import results_csv
 from pipelines.automation import follow_upstream, with_automation
 from pipelines.partitions import study_partitions
+from warehouse.catalog import connect
 
 RAW = AssetKey("raw_sources")
 STUDY = """\
@@ -212,7 +212,7 @@ def test_end_to_end_a_new_study_file_ends_in_the_catalog(tmp_path, studies, defs
                                                              resources=defs.resources))
         assert not again.run_requests
 
-    con = duckdb.connect(str(tmp_path / "warehouse" / "catalog.duckdb"), read_only=True)
+    con = connect(tmp_path / "warehouse" / "catalog.duckdb")
     try:
         runs = con.execute("SELECT count(*) FROM runs WHERE study = 'tiny'").fetchone()[0]
         points = con.execute("SELECT count(*) FROM points WHERE study = 'tiny'").fetchone()[0]

@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from dagster import (AssetKey, AssetMaterialization, DagsterInstance, RunRequest, SensorResult, SkipReason,
-                     build_schedule_context, build_sensor_context, instance_for_test)
+from dagster import (AssetKey, AssetMaterialization, AssetSelection, DagsterInstance, DeleteDynamicPartitionsRequest,
+                     RunRequest, SensorResult, SkipReason, build_schedule_context, build_sensor_context,
+                     instance_for_test)
 
-from helpers import results_csv
+from helpers import query, results_csv, run_study
 from pipelines.definitions import defs
 from pipelines.resources import Warehouse
 from pipelines.schedules import refresh_url_sources
@@ -61,13 +62,18 @@ class Tick:
         result = study_files_sensor(ctx)
         assert isinstance(result, SensorResult)
         for req in result.dynamic_partitions_requests or []:
-            self.instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+            if isinstance(req, DeleteDynamicPartitionsRequest):
+                for key in req.partition_keys:
+                    self.instance.delete_dynamic_partition(req.partitions_def_name, key)
+            else:
+                self.instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
         self.cursor = result.cursor
         return result
 
 
 def added(result: SensorResult) -> list[str]:
-    return sorted(k for req in result.dynamic_partitions_requests or [] for k in req.partition_keys)
+    return sorted(k for req in result.dynamic_partitions_requests or [] for k in req.partition_keys
+                  if not isinstance(req, DeleteDynamicPartitionsRequest))
 
 
 def requested(result: SensorResult) -> list[str]:
@@ -184,15 +190,27 @@ def test_a_study_that_becomes_invalid_and_is_fixed_is_compared_to_its_last_good_
     assert list(state) == ["alpha"]
 
 
-def test_a_deleted_study_is_dropped_from_the_cursor_and_its_partition_kept(studies, tick):
+def test_a_deleted_study_leaves_every_table_and_its_partition(studies, tick, capfd):
     write_study(studies, "alpha")
     path = write_study(studies, "beta")
     tick()
+    ingest = AssetSelection.assets("raw_sources", "runs", "points", "quarantine", "mixture_points")
+    for name in ("alpha", "beta"):
+        run_study(studies, Path(tick.warehouse.root), name, selection=ingest, instance=tick.instance)
+    lake = Path(tick.warehouse.root) / "lake"
+    assert (lake / "runs" / "study=beta").is_dir()
     path.unlink()
+    capfd.readouterr()
     result = tick()
+    log = capfd.readouterr().err
     assert requested(result) == []
     assert list(json.loads(tick.cursor)["studies"]) == ["alpha"]
-    assert sorted(tick.instance.get_dynamic_partitions("study")) == ["alpha", "beta"]
+    assert sorted(tick.instance.get_dynamic_partitions("study")) == ["alpha"]
+    assert [p for p in lake.rglob("study=beta")] == []
+    counts = query(Path(tick.warehouse.root), "SELECT study, count(*) AS n FROM runs GROUP BY study")
+    assert counts.rows() == [("alpha", 12)]
+    assert "study 'beta': its file beta.toml is gone; removed its partition and its rows from " \
+           "points, raw, runs" in log
 
 
 def test_a_study_waits_for_a_missing_source_then_runs_when_it_appears(studies, tick):
