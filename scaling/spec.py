@@ -62,6 +62,28 @@ class SourceSpec:
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # mixture_runs only
     mixture: dict[str, Any] = field(default_factory=dict)
+    # columns derived from the files: regex groups, labels, unit scales (see `check_source_extras`)
+    extract: tuple[tuple[str, str], ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ComputedMetric:
+    """A metric computed from others after normalization (``[computed.<name>]``).
+
+    kind ``mean``: (weighted) mean of ``inputs`` (exact names or glob patterns) at each run x step;
+    kind ``expr``: a row-wise expression over metric names at each run x step;
+    kind ``last_mean``: the mean of a metric's last ``k`` evaluations of each run, at the run's last point.
+    """
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()
+    expr: Any = None
+    k: int = 0
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,7 @@ class StudySpec:
     mixing: dict[str, Any]
     raw: dict[str, Any]
     checks: dict[str, float] = field(default_factory=lambda: dict(CHECK_DEFAULTS))
+    computed: tuple[ComputedMetric, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -162,6 +185,7 @@ def unit_of(metric: str, src: "SourceSpec") -> str:
 _SOURCE_KEYS = {
     "name", "kind", "location", "format", "options", "layout", "run", "columns", "metrics", "metric_columns",
     "unit", "units", "filter", "final", "on_error", "metadata", "metadata_columns", "defaults", "runs", "mixture",
+    "extract", "labels", "scale",
 }
 _MIXTURE_KEYS = {
     "weights", "losses", "test_weights", "test_losses", "join", "weight_columns", "loss_columns",
@@ -234,10 +258,11 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
         on_error=_choice(raw.get("on_error", "fail"), ("fail", "quarantine"), "on_error", **where),
         metadata=raw.get("metadata"), metadata_columns=_metadata_columns(raw.get("metadata_columns") or {}, where),
         defaults=check_metadata(raw.get("defaults") or {}, "defaults", **where), runs=runs, mixture=dict(mixture),
+        **check_source_extras(raw, where),
     )
 
 
-_TOP_KEYS = {"study", "sources", "fits", "forecasts", "mixing"}
+_TOP_KEYS = {"study", "sources", "fits", "forecasts", "mixing", "computed"}
 _STUDY_KEYS = {"name", "description", "flops_convention", "group_by", "simulate", "checks"}
 CHECK_DEFAULTS = {
     "max_rmse": 0.05,               # rms of log residuals of a usable fit
@@ -291,8 +316,108 @@ def load_study(path: str | Path) -> StudySpec:
         name=study, path=path, description=str(head.get("description", "")), flops_convention=conv,
         group_by=tuple(head.get("group_by", ())), sources=sources, simulate=simulate,
         fits=tuple(fits), forecasts=dict(raw.get("forecasts", {})), mixing=dict(raw.get("mixing", {})), raw=raw,
-        checks=checks,
+        checks=checks, computed=check_computed(raw.get("computed", {}), study),
     )
+
+
+# Canonical columns whose values a source may scale (model size in billions, tokens in trillions, ...).
+SCALABLE = ("tokens", "flops", "params", "non_embedding_params", "batch_tokens", "unique_tokens", "active_params",
+            "gpu_hours")
+
+
+def check_source_extras(raw: dict, where: dict) -> dict[str, Any]:
+    """``extract`` (regex groups of a column become columns), ``labels`` (group labels from columns) and
+    ``scale`` (a canonical column's unit, e.g. ``params = 1e9`` for a column in billions).
+
+        extract = [{ column = "__index_level_0__", pattern = 'Gemstone-(?P<arch>\\d+x\\d+)-step_(?P<step>\\d+)' }]
+        labels = { family = "Model Family" }
+        scale = { params = 1e9, tokens = 1e12, flops = 1e21 }
+    """
+    extract = []
+    items = raw.get("extract") or []
+    if not isinstance(items, list):
+        raise SpecError("expected a list of { column, pattern } tables", field="extract", **where)
+    for i, item in enumerate(items):
+        _keys(item, {"column", "pattern"}, {"column", "pattern"}, field=f"extract[{i}]", **where)
+        column = _str(item["column"], f"extract[{i}].column", **where)
+        pattern = _str(item["pattern"], f"extract[{i}].pattern", **where)
+        try:
+            rx = re.compile(pattern)
+        except re.error as exc:
+            raise SpecError(f"invalid regex {pattern!r}: {exc}", field=f"extract[{i}].pattern", **where) from None
+        if not rx.groupindex:
+            raise SpecError(f"the pattern {pattern!r} has no named group (?P<name>...): nothing to extract",
+                            field=f"extract[{i}].pattern", **where)
+        extract.append((column, pattern))
+    labels = raw.get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) and v for v in labels.values()):
+        raise SpecError("expected a table of label = column", field="labels", **where)
+    scale = {}
+    for key, factor in (raw.get("scale") or {}).items():
+        if key not in SCALABLE:
+            raise SpecError(f"cannot scale {key!r}; scalable columns: {list(SCALABLE)}", field=f"scale.{key}",
+                            **where)
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+            raise SpecError(f"expected a positive number, got {factor!r}", field=f"scale.{key}", **where)
+        scale[key] = float(factor)
+    return {"extract": tuple(extract), "labels": dict(labels), "scale": scale}
+
+
+_COMPUTED_KEYS = {"mean_of", "weights", "expr", "last_mean_of", "k", "unit"}
+
+
+def check_computed(table: Any, study: str) -> tuple[ComputedMetric, ...]:
+    """Validate ``[computed.<name>]`` tables: exactly one of ``mean_of``/``weights``, ``expr``, ``last_mean_of``.
+
+        [computed.mmlu_acc]                      # mean (or weighted mean) of several metrics
+        weights = { "mmlu_stem/acc" = 0.215, "mmlu_humanities/acc" = 0.335 }
+        [computed.error]                         # row-wise expression over metric names
+        expr = '1 - "arc_easy/acc"'
+        [computed.c4_last5]                      # mean of each run's last k evaluations
+        last_mean_of = "c4_loss"
+        k = 5
+    """
+    if not isinstance(table, dict):
+        raise SpecError("expected a table of [computed.<name>] tables", study=study, field="computed")
+    out = []
+    for name, raw in table.items():
+        f = f"computed.{name}"
+        where = {"study": study}
+        _keys(raw, _COMPUTED_KEYS, set(), field=f, **where)
+        kinds = [k for k in ("mean_of", "weights", "expr", "last_mean_of") if k in raw]
+        if not kinds or (len(kinds) > 1 and set(kinds) != {"mean_of", "weights"}):
+            raise SpecError("expected one of mean_of (or weights), expr, last_mean_of", field=f, **where)
+        unit = _choice(raw["unit"], UNITS, f"{f}.unit", **where) if "unit" in raw else None
+        if "k" in raw and "last_mean_of" not in raw:
+            raise SpecError("k is only used with last_mean_of", field=f"{f}.k", **where)
+        if "expr" in raw:
+            expr = parse_column_expression(raw["expr"], field=f"{f}.expr", **where)
+            out.append(ComputedMetric(name, "expr", inputs=tuple(sorted(expr.columns)), expr=expr, unit=unit))
+        elif "last_mean_of" in raw:
+            k = raw.get("k", 5)
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise SpecError(f"expected a positive integer, got {k!r}", field=f"{f}.k", **where)
+            out.append(ComputedMetric(name, "last_mean", inputs=(_str(raw["last_mean_of"], f"{f}.last_mean_of",
+                                                                         **where),), k=k, unit=unit))
+        else:
+            weights = raw.get("weights")
+            if weights is not None:
+                if not isinstance(weights, dict) or not weights or not all(
+                        isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights.values()):
+                    raise SpecError("expected a table of metric = positive weight", field=f"{f}.weights", **where)
+                if "mean_of" in raw:
+                    raise SpecError("give mean_of or weights (whose names are the inputs), not both",
+                                    field=f"{f}.mean_of", **where)
+                out.append(ComputedMetric(name, "mean", inputs=tuple(weights), unit=unit,
+                                          weights=tuple(float(w) for w in weights.values())))
+                continue
+            inputs = raw["mean_of"]
+            inputs = [inputs] if isinstance(inputs, str) else inputs
+            if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i for i in inputs):
+                raise SpecError("expected a metric name, a glob pattern or a list of them", field=f"{f}.mean_of",
+                                **where)
+            out.append(ComputedMetric(name, "mean", inputs=tuple(inputs), unit=unit))
+    return tuple(out)
 
 
 def discover_studies(folder: str | Path) -> list[Path]:

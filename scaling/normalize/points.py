@@ -20,6 +20,7 @@ import polars as pl
 from scaling.expressions import parse_column_expression
 from scaling.errors import SourceError, SpecError
 from scaling.normalize.mapping import Problems, columns_of, metric_columns, needed_columns, parse_number, run_expr
+from scaling.normalize.derive import with_extracted
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
 from scaling.normalize.units import bits_per_byte_expr, to_nats_expr
 from scaling.spec import RUN_METADATA, SourceSpec, StudySpec, unit_of
@@ -75,19 +76,21 @@ def _flags(lazy: pl.LazyFrame, masks: list[pl.Expr]) -> list[bool]:
 
 def normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: StudySpec,
                      table_metadata: dict[str, dict] | None = None, *,
-                     spill_dir: Path | None = None) -> NormalizedSource:
+                     spill_dir: Path | None = None, shared_metadata: dict[str, dict] | None = None) -> NormalizedSource:
     """Map, parse and check one source's raw rows (see `_normalize_source`); intermediate files go to a
-    fresh folder in `spill_dir`, removed here on failure and by `NormalizedSource.cleanup()` after use."""
+    fresh folder in `spill_dir`, removed here on failure and by `NormalizedSource.cleanup()` after use.
+    `shared_metadata` (run -> metadata other sources of the study know) is the lowest-priority layer."""
     spill = Path(tempfile.mkdtemp(prefix="normalize-", dir=spill_dir))
     try:
-        return _normalize_source(raw, src, study, table_metadata, spill)
+        return _normalize_source(raw, src, study, table_metadata, spill, shared_metadata)
     except BaseException:
         shutil.rmtree(spill, ignore_errors=True)
         raise
 
 
 def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: StudySpec,
-                      table_metadata: dict[str, dict] | None, spill: Path) -> NormalizedSource:
+                      table_metadata: dict[str, dict] | None, spill: Path,
+                      shared_metadata: dict[str, dict] | None = None) -> NormalizedSource:
     """Map, parse and check one source's raw rows; return points, per-run metadata and quarantined rows.
 
     The text is parsed once, in a streaming pass that writes the typed values to a temporary Parquet
@@ -97,13 +100,14 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     where = {"study": study.name, "source": src.name}
     base = raw.lazy()
     columns = list(base.collect_schema())
-    needed = needed_columns(src, columns)
-    if needed is not None:
-        base = base.select(needed)
     first = _collect(base.select("_file").head(1))
     if first.height == 0:
         raise SourceError("the source has no rows", **where)
     first_file = str(first["_file"][0])
+    base, columns = with_extracted(base, src, columns, where, first_file)
+    needed = needed_columns(src, columns)
+    if needed is not None:
+        base = base.select(needed)
     if src.filter:
         try:
             base = base.filter(parse_column_expression(src.filter, field="filter", columns=set(columns),
@@ -130,6 +134,8 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     for canon in numeric:
         col = columns_of(src.columns[canon])[0]
         value, bad = parse_number(col, pl.Int64 if canon == "step" else pl.Float64, schema)
+        if canon in src.scale:  # a column in billions, trillions, 1e21 FLOPs, ...
+            value = value * src.scale[canon]
         exprs += [value.alias(f"_{canon}"), bad.alias(f"_bad_{canon}")]
         checks.append((f"_bad_{canon}", col, pl.format("expected a number for {}, got '{}'", pl.lit(canon),
                                                         pl.col(col).cast(pl.Utf8)), True))
@@ -148,6 +154,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         checks.append(("_bad_value", vcol, pl.format("expected a number, got '{}'", pl.col(vcol).cast(pl.Utf8)), True))
     frame = frame.with_columns(exprs)
     text_meta = [columns_of(src.columns[k])[0] for k in RUN_METADATA if k in src.columns and k not in numeric]
+    text_meta += [c for c in src.labels.values() if c not in text_meta]
     typed_cols = ["_file", "_row", "_run", *[f"_{k}" for k in numeric], *[f for f, *_ in checks], *text_meta]
     typed_cols += [f"_m{i}" for i in range(len(metrics))] if src.layout == "wide" \
         else [*columns_of(src.columns["metric"]), "_value"]
@@ -197,14 +204,18 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         raise SourceError("no metric values found after mapping", file=first_file, **where)
     from_files: dict[str, dict] = {}
     file_meta = [k for k in RUN_METADATA if k in src.columns]
-    if file_meta:
+    if file_meta or src.labels:
         agg = _collect(frame.group_by("_run", maintain_order=True).agg(
             [(pl.col(f"_{k}") if k in numeric else pl.col(columns_of(src.columns[k])[0]))
-             .drop_nulls().first().alias(k) for k in file_meta]))
+             .drop_nulls().first().alias(k) for k in file_meta]
+            + [pl.col(c).cast(pl.Utf8).drop_nulls().first().alias(f"_label_{name}")
+               for name, c in src.labels.items()]))
         for row in agg.iter_rows(named=True):
             run = row.pop("_run")
+            labels = {k[len("_label_"):]: row.pop(k) for k in list(row) if k.startswith("_label_")}
             from_files[run] = {k: (RUN_METADATA[k](v) if v is not None else None) for k, v in row.items()}
-    meta = resolve_run_metadata(runs, src, from_files=from_files, from_table=table_metadata)
+            from_files[run]["labels"] = {k: v for k, v in labels.items() if v is not None}
+    meta = resolve_run_metadata(runs, src, from_files=from_files, from_table=table_metadata, shared=shared_metadata)
     meta_df = metadata_frame(meta, study.group_by)
 
     # Run ids and metric names as enums: the joins and per-run aggregations hash small integers.

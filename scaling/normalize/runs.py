@@ -9,8 +9,15 @@ from scaling.normalize.units import non_embedding_params
 
 def build_runs(study: str, kind_by_source: dict[str, str], points: pl.DataFrame | pl.LazyFrame,
                metadata: pl.DataFrame, flops_convention: str) -> pl.DataFrame:
-    """Summarize each run at its final point: tokens D, compute under both conventions, D/N."""
-    last = points.lazy().group_by("source", "run").agg(
+    """Summarize each run at its final point: tokens D, compute under both conventions, D/N.
+
+    A run whose points come from several sources is one row; `source` lists them (in study order, joined
+    by ','), and `kind` is that of the first."""
+    order = {s: i for i, s in enumerate(kind_by_source)}
+    last = points.lazy().with_columns(_order=pl.col("source").replace_strict(order, default=len(order),
+                                                                          return_dtype=pl.Int64)) \
+        .group_by("run").agg(
+        source=pl.col("source").sort_by("_order").unique(maintain_order=True).str.join(","),
         final_step=pl.col("step").max(), tokens=pl.col("tokens").max(), n_points=pl.len()).collect(engine="streaming")
     runs = last.join(metadata, on="run", how="left")
     tied = pl.col("tied_embeddings").fill_null(True)
@@ -20,7 +27,7 @@ def build_runs(study: str, kind_by_source: dict[str, str], points: pl.DataFrame 
     flops_attention = flops_6nd + 6.0 * pl.col("n_layer") * pl.col("seq_len") * pl.col("d_model") * pl.col("tokens")
     runs = runs.with_columns(
         study=pl.lit(study),
-        kind=pl.col("source").replace_strict(kind_by_source, return_dtype=pl.Utf8),
+        kind=pl.col("source").str.split(",").list.first().replace_strict(kind_by_source, return_dtype=pl.Utf8),
         non_embedding_params=pl.coalesce(pl.col("non_embedding_params"), derived_nonemb),
         flops_6nd=flops_6nd,
         flops_attention=flops_attention,
