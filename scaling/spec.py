@@ -20,7 +20,7 @@ from scaling.errors import SpecError
 KINDS = ("training_logs", "checkpoint_results", "mixture_runs")
 FORMATS = ("csv", "jsonl", "json", "lm_eval", "text", "parquet", "tensorboard")
 UNITS = ("nats", "bits", "bits_per_byte", "perplexity", "accuracy", "other")
-FLOPS_CONVENTIONS = ("6ND", "6ND+attention")
+FLOPS_CONVENTIONS = ("6ND", "6ND+attention", "accelerator")
 # Canonical per-point columns a source can map.
 POINT_COLUMNS = ("run", "step", "tokens", "flops", "learning_rate", "metric", "value", "stderr")
 # Per-run metadata: from files (mapped columns), a metadata table, defaults or per-run entries.
@@ -28,6 +28,8 @@ RUN_METADATA = {
     "params": float, "non_embedding_params": float, "n_layer": int, "d_model": int,
     "vocab_size": int, "seq_len": int, "batch_tokens": float, "bytes_per_token": float,
     "unique_tokens": float, "dataset": str, "tied_embeddings": bool,
+    # mixture-of-experts: parameters active per token (6·N·D counts these); accelerator-time compute
+    "active_params": float, "gpu_hours": float, "peak_flops": float, "mfu": float,
 }
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

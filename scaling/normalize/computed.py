@@ -25,7 +25,7 @@ from scaling.normalize.units import bits_per_byte_expr, to_nats_expr
 from scaling.spec import ComputedMetric, StudySpec
 
 _KEY = pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_key")
-_POSITION = ["source", "group_name", "step", "tokens", "flops", "learning_rate"]
+_POSITION = ["source", "group_name", "step", "tokens", "flops", "learning_rate", "checkpoint"]
 
 
 def _expand(c: ComputedMetric, metrics: list[str], study: str) -> list[str]:
@@ -98,7 +98,7 @@ def _one(c: ComputedMetric, points: pl.LazyFrame, metrics: list[str], study: Stu
     return out.select(
         pl.lit(study.name).alias("study"), "source", "run", "group_name", pl.col("step").cast(pl.Int64), "tokens",
         "flops", "learning_rate", pl.lit(c.name).alias("metric"), pl.lit(unit).alias("unit"), "value", "loss_nats",
-        "bits_per_byte", pl.lit(None, dtype=pl.Float64).alias("stderr"), "is_final",
+        "bits_per_byte", pl.lit(None, dtype=pl.Float64).alias("stderr"), "is_final", "checkpoint",
         pl.lit(f"computed:{c.name}").alias("file"), pl.lit(None, dtype=pl.Int64).alias("row"))
 
 

@@ -22,7 +22,8 @@ from scaling.errors import SourceError, SpecError
 from scaling.normalize.mapping import Problems, columns_of, metric_columns, needed_columns, parse_number, run_expr
 from scaling.normalize.derive import with_extracted
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
-from scaling.normalize.units import bits_per_byte_expr, to_nats_expr
+from scaling.normalize.schedule import checkpoint_position
+from scaling.normalize.units import bits_per_byte_expr, flops_accelerator, flops_params, to_nats_expr
 from scaling.spec import RUN_METADATA, SourceSpec, StudySpec, unit_of
 
 LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")
@@ -226,7 +227,8 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     step = pl.col("_step").cast(pl.Int64) if "step" in parsed else pl.lit(None, dtype=pl.Int64)
     tok_col = pl.col("_tokens") if "tokens" in parsed else pl.lit(None, dtype=pl.Float64)
     flops_col = pl.col("_flops") if "flops" in parsed else pl.lit(None, dtype=pl.Float64)
-    tokens = pl.coalesce(tok_col, step.cast(pl.Float64) * pl.col("batch_tokens"), flops_col / (6.0 * pl.col("params")))
+    n_flops = flops_params(pl.col("params"), pl.col("active_params"))
+    tokens = pl.coalesce(tok_col, step.cast(pl.Float64) * pl.col("batch_tokens"), flops_col / (6.0 * n_flops))
     points = points.with_columns(step=step, tokens=tokens)
     no_tokens = pl.col("tokens").is_null()
     if _flags(points, [no_tokens])[0]:
@@ -247,8 +249,11 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         points = points.join(dup.lazy().select("_file", "_row", "metric"), on=["_file", "_row", "metric"], how="anti")
 
     attn = 6.0 * pl.col("n_layer") * pl.col("seq_len") * pl.col("d_model") * pl.col("tokens")
-    flops_6nd = pl.coalesce(6.0 * pl.col("params") * pl.col("tokens"), flops_col)
+    flops_6nd = pl.coalesce(6.0 * n_flops * pl.col("tokens"), flops_col)
     flops = flops_6nd + attn if study.flops_convention == "6ND+attention" else flops_6nd
+    if study.flops_convention == "accelerator":  # the run's budget, spent in proportion to tokens
+        flops = flops_accelerator(pl.col("gpu_hours"), pl.col("peak_flops"), pl.col("mfu")) \
+            * pl.col("tokens") / pl.col("tokens").max().over("_run")
     order = pl.coalesce(pl.col("tokens"), pl.col("step").cast(pl.Float64))
     if src.final == "all":
         points = points.with_columns(is_final=pl.lit(True))
@@ -257,6 +262,8 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         points = points.join(last.lazy(), on=["_run", "metric"], how="left").with_columns(
             is_final=order == pl.col("_last"))
     points = points.with_columns(
+        checkpoint=pl.lit("end") if src.final == "all" else checkpoint_position(
+            order, parsed.get("learning_rate", pl.lit(None, dtype=pl.Float64)), "_run"),
         flops=flops, learning_rate=parsed.get("learning_rate", pl.lit(None, dtype=pl.Float64)),
         loss_nats=to_nats_expr(pl.col("value"), pl.col("unit"), pl.col("bytes_per_token")),
     ).with_columns(
@@ -264,7 +271,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     ).select(
         pl.lit(study.name).alias("study"), pl.lit(src.name).alias("source"), pl.col("_run").cast(pl.Utf8).alias("run"),
         "group_name", "step", "tokens", "flops", "learning_rate", pl.col("metric").cast(pl.Utf8), "unit", "value",
-        "loss_nats", "bits_per_byte", pl.col("_stderr_v").alias("stderr"), "is_final",
+        "loss_nats", "bits_per_byte", pl.col("_stderr_v").alias("stderr"), "is_final", "checkpoint",
         pl.col("_file").alias("file"), pl.col("_row").cast(pl.Int64).alias("row"),
     )
     return NormalizedSource(points=points, run_metadata=meta_df, quarantine=problems.frame(), spill=spill)

@@ -55,8 +55,8 @@ def gather(plan: FitPlan, points: pl.DataFrame, runs: pl.DataFrame) -> list[FitD
     if pts.height == 0:
         raise FitError(f"no points for target metric {plan.target!r}; the study has "
                        f"{sorted(points['metric'].unique().to_list())[:12]}")
-    if plan.points == "final":
-        pts = pts.filter(pl.col("is_final"))
+    if plan.points == "final":  # end-of-schedule points only (a metric's last point inside a cooldown is not)
+        pts = pts.filter(pl.col("is_final") & (pl.col("checkpoint").fill_null("end") == "end"))
     pts = pts.filter(pl.col("tokens") >= plan.min_tokens)
     if plan.filter:
         try:
