@@ -193,6 +193,8 @@ _MIXTURE_KEYS = {
     "weights", "losses", "test_weights", "test_losses", "join", "weight_columns", "loss_columns",
     "domain_pattern", "loss_domain_pattern", "params", "tokens", "steps", "test_params", "test_tokens", "test_steps",
     "extra_tests",
+    # long layout: one row per (mixture run, size, step, validation domain, loss)
+    "layout", "run", "domain", "loss", "run_pattern", "weight_domains", "weight_separator", "split",
 }
 
 
@@ -241,7 +243,9 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
         runs[pattern] = check_metadata(meta, f"runs.{pattern}", **where)
     mixture = raw.get("mixture") or {}
     if kind == "mixture_runs":
-        _keys(mixture, _MIXTURE_KEYS, {"weights", "losses"}, field="mixture", **where)
+        _keys(mixture, _MIXTURE_KEYS, {"weights", "losses"} if mixture.get("layout", "wide") == "wide" else
+              {"losses"}, field="mixture", **where)
+        check_long_mixture(mixture, where)
         for i, extra in enumerate(mixture.get("extra_tests") or []):
             _keys(extra, {"split", "weights", "losses", "params", "tokens", "steps"}, {"split", "weights", "losses"},
                   field=f"mixture.extra_tests[{i}]", **where)
@@ -363,6 +367,44 @@ def check_source_extras(raw: dict, where: dict) -> dict[str, Any]:
             raise SpecError(f"expected a positive number, got {factor!r}", field=f"scale.{key}", **where)
         scale[key] = float(factor)
     return {"extract": tuple(extract), "labels": dict(labels), "scale": scale}
+
+
+def check_long_mixture(mixture: dict, where: dict) -> None:
+    """A long mixture table (``layout = "long"``): ``losses`` is one file with a row per run x step x domain.
+
+        [sources.mixture]
+        layout = "long"
+        losses = "mixtures.csv"
+        run = "run_name"                 # mixture run id column (default "run")
+        domain = "domain"                # validation domain column (default "domain")
+        loss = "loss"                    # loss column (default "loss")
+        params = "model_size"            # a column, or a number; so are tokens and steps
+        steps = "step"
+        # weights as columns (weight_columns + domain_pattern) or parsed from the run id:
+        run_pattern = '(?P<params>\\d+[KMB])_(?P<weights>[0-9.]+(?:-[0-9.]+)*)'
+        weight_domains = ["RP", "C4", "code"]
+    """
+    layout = _choice(mixture.get("layout", "wide"), ("wide", "long"), "mixture.layout", **where)
+    if layout == "wide":
+        extra = sorted({"run", "domain", "loss", "run_pattern", "weight_domains", "weight_separator", "split"}
+                       & set(mixture))
+        if extra:
+            raise SpecError(f"keys {extra} need layout = \"long\"", field=f"mixture.{extra[0]}", **where)
+        return
+    if "run_pattern" in mixture:
+        try:
+            rx = re.compile(_str(mixture["run_pattern"], "mixture.run_pattern", **where))
+        except re.error as exc:
+            raise SpecError(f"invalid regex: {exc}", field="mixture.run_pattern", **where) from None
+        if "weights" not in rx.groupindex:
+            raise SpecError("run_pattern needs a (?P<weights>...) group", field="mixture.run_pattern", **where)
+        domains = mixture.get("weight_domains")
+        if not isinstance(domains, list) or not domains or not all(isinstance(d, str) for d in domains):
+            raise SpecError("run_pattern needs weight_domains, the domain of each weight in order",
+                            field="mixture.weight_domains", **where)
+    elif "weight_columns" not in mixture:
+        raise SpecError("a long mixture table needs weight_columns or run_pattern", field="mixture.weight_columns",
+                        **where)
 
 
 _COMPUTED_KEYS = {"mean_of", "weights", "expr", "last_mean_of", "k", "unit"}

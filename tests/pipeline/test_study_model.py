@@ -201,3 +201,57 @@ def test_olmo_last5_forecast_of_the_7b_target(root, shared_data):
     assert round(mmlu["rel_error"], 3) == -0.064  # README
     fits = query(w, "SELECT DISTINCT n_runs FROM law_fits WHERE study = 'olmo_ladder_paper'")
     assert fits["n_runs"].to_list() == [16]
+
+
+LONG_MIXTURE = """
+[study]
+name = "mix_long"
+
+[[sources]]
+name = "long"
+kind = "mixture_runs"
+[sources.mixture]
+layout = "long"
+losses = "regmix_long.csv"
+run = "run_name"
+domain = "domain"
+loss = "loss"
+steps = "step"
+run_pattern = '^(?P<params>[0-9.]+[KMB])_(?P<weights>[0-9.]+(?:-[0-9.]+)*)$'
+weight_domains = {domains}
+"""
+
+
+def test_long_mixture_table_with_weights_in_run_names(tmp_path, shared_data):
+    """RegMix's 256 test mixtures at 1M and 60M, rewritten as one long table (a row per mixture x size x
+    domain, weights only in the run name as `1M_0.787-0.0-...`), give the same mixture points as the
+    published wide files."""
+    data = shared_data / "regmix/data"
+    weights = pl.read_csv(data / "test_mixture_1m.csv")
+    wcols = [c for c in weights.columns if c != "index"]
+    rows = []
+    for size, losses in (("1M", pl.read_csv(data / "test_pile_loss_1m.csv")),
+                         ("60M", pl.read_csv(data / "test_pile_loss_60m.csv"))):
+        joined = weights.join(losses, on="index")
+        lcols = [c for c in losses.columns if c != "index"]
+        for r in joined.iter_rows(named=True):
+            run = f"{size}_" + "-".join(repr(float(r[c])) for c in wcols)
+            rows += [{"run_name": run, "step": 1000, "domain": c, "loss": r[c]} for c in lcols]
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    pl.DataFrame(rows).write_csv(studies / "regmix_long.csv")
+    (studies / "mix_long.toml").write_text(LONG_MIXTURE.format(domains=json.dumps(wcols)))
+    run_study(studies, tmp_path / "wh", "mix_long", selection=["raw_sources", "mixture_points"])
+    mp = query(tmp_path / "wh", "SELECT * FROM mixture_points")
+    assert mp.filter(pl.col("kind") == "weight")["run"].n_unique() == 512
+    sizes = dict(mp.filter(pl.col("kind") == "loss").group_by("params").len().iter_rows())
+    assert sizes == {1e6: 256 * 13, 6e7: 256 * 13}
+    first = weights.row(0, named=True)
+    run = "60M_" + "-".join(repr(float(first[c])) for c in wcols)
+    w = dict(mp.filter((pl.col("run") == run) & (pl.col("kind") == "weight")).select("domain", "raw_value")
+             .iter_rows())
+    assert w == {c: float(first[c]) for c in wcols}
+    loss60 = pl.read_csv(data / "test_pile_loss_60m.csv").filter(pl.col("index") == first["index"]).row(0, named=True)
+    got = dict(mp.filter((pl.col("run") == run) & (pl.col("kind") == "loss")).select("domain", "value").iter_rows())
+    assert got == {c: loss60[c] for c in loss60 if c != "index"}
+    assert set(mp.filter(pl.col("kind") == "loss")["steps"]) == {1000.0}
