@@ -288,6 +288,7 @@ def load_study(path: str | Path) -> StudySpec:
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"invalid TOML: {exc}", study=study, file=str(path.name)) from exc
     _keys(raw, _TOP_KEYS, {"sources"}, study=study, file=path.name)
+    check_against_schema(raw, study, shapes_only=True)
     head = raw.get("study", {})
     _keys(head, _STUDY_KEYS, set(), study=study, field="study")
     study = head.get("name", study)
@@ -318,12 +319,14 @@ def load_study(path: str | Path) -> StudySpec:
     simulate = head.get("simulate")
     if simulate is not None:
         _keys(simulate, {"seed", "out"}, {"out"}, study=study, field="study.simulate")
-    return StudySpec(
+    spec = StudySpec(
         name=study, path=path, description=str(head.get("description", "")), flops_convention=conv,
         group_by=tuple(head.get("group_by", ())), sources=sources, simulate=simulate,
         fits=tuple(fits), forecasts=dict(raw.get("forecasts", {})), mixing=dict(raw.get("mixing", {})), raw=raw,
         checks=checks, computed=check_computed(raw.get("computed", {}), study),
     )
+    check_against_schema(raw, study)  # after the loader's own checks, which give the more specific messages
+    return spec
 
 
 # Canonical columns whose values a source may scale (model size in billions, tokens in trillions, ...).
@@ -367,6 +370,25 @@ def check_source_extras(raw: dict, where: dict) -> dict[str, Any]:
             raise SpecError(f"expected a positive number, got {factor!r}", field=f"scale.{key}", **where)
         scale[key] = float(factor)
     return {"extract": tuple(extract), "labels": dict(labels), "scale": scale}
+
+
+def check_against_schema(raw: dict, study: str, *, shapes_only: bool = False) -> None:
+    """The generated JSON Schema (`scaling.study_schema`) is part of validation: anything it rejects, the
+    loader rejects, as a `SpecError` naming the source and the field. Shapes (a table where a list is
+    expected) are checked first; the loader's own checks then give their specific messages."""
+    from scaling.study_schema import schema_errors
+
+    errors = schema_errors(raw, shapes_only=shapes_only)
+    if not errors:
+        return
+    path, message = errors[0]
+    where: dict[str, Any] = {"study": study}
+    if len(path) >= 2 and path[0] == "sources" and isinstance(path[1], int):
+        src = raw["sources"][path[1]]
+        where["source"] = src.get("name", f"#{path[1] + 1}") if isinstance(src, dict) else f"#{path[1] + 1}"
+        path = path[2:]
+    fieldname = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path).replace(".[", "[") or None
+    raise SpecError(f"invalid value: {message}", field=fieldname, **where)
 
 
 def check_long_mixture(mixture: dict, where: dict) -> None:
