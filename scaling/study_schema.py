@@ -94,8 +94,8 @@ def _types() -> dict[str, dict[str, Any]]:
         "downstream": {"task_loss": S, "accuracy": S, "floor": N, "ceiling": N, "min_tokens_fraction": N,
                        "n_resamples": I},
         "mixing": {"laws": STRS, "targets": STRS, "n_resamples": I, "seed": I, "objective_weights": TABLE,
-                   "lower": TABLE, "upper": TABLE, "unique_tokens": TABLE, "planned_tokens": N, "max_epochs": N,
-                   "baseline": TABLE},
+                   "lower": {"anyOf": [N, TABLE]}, "upper": {"anyOf": [N, TABLE]}, "unique_tokens": TABLE,
+                   "planned_tokens": N, "max_epochs": N, "baseline": {"anyOf": [S, TABLE]}},
     }
 
 

@@ -255,3 +255,19 @@ def test_long_mixture_table_with_weights_in_run_names(tmp_path, shared_data):
     got = dict(mp.filter((pl.col("run") == run) & (pl.col("kind") == "loss")).select("domain", "value").iter_rows())
     assert got == {c: loss60[c] for c in loss60 if c != "index"}
     assert set(mp.filter(pl.col("kind") == "loss")["steps"]) == {1000.0}
+
+
+def test_pythia_mmlu_subsets_averaged_from_raw_lm_eval_json(root, shared_data):
+    """The mean over the 57 hendrycksTest subsets, computed from the raw result files, equals the flattened
+    table's `mmlu_avg` at every checkpoint."""
+    w = materialize(root, "pythia_lm_eval_json", shared_data, NORMALIZED)
+    got = query(w, "SELECT run, step, value, unit FROM points WHERE study = 'pythia_lm_eval_json' "
+                   "AND metric = 'mmlu_avg' ORDER BY run, step")
+    core = pl.read_csv(shared_data / "pythia_evals/pythia_v1_evals_core.csv").filter(
+        (pl.col("task") == "mmlu_avg") & pl.col("model").is_in(["pythia-160m", "pythia-410m-0.5MtokBS"]))
+    expect = core.select(run=pl.col("model") + "/" + pl.col("num_fewshot").cast(pl.Utf8) + "-shot", step="step",
+                         want="value")
+    joined = got.join(expect, on=["run", "step"], how="full", coalesce=True)
+    assert got.height >= 40 and joined.height == got.height == expect.height
+    np.testing.assert_allclose(joined["value"].to_numpy(), joined["want"].to_numpy(), rtol=1e-12)
+    assert set(got["unit"]) == {"accuracy"}
