@@ -22,7 +22,7 @@ from scaling.errors import SourceError, SpecError
 from scaling.normalize.mapping import Problems, columns_of, metric_columns, needed_columns, parse_number, run_expr
 from scaling.normalize.derive import with_extracted
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
-from scaling.normalize.schedule import checkpoint_position
+from scaling.normalize.schedule import checkpoint_position, run_schedule
 from scaling.normalize.units import bits_per_byte_expr, flops_accelerator, flops_params, to_nats_expr
 from scaling.spec import RUN_METADATA, SourceSpec, StudySpec, unit_of
 
@@ -253,8 +253,12 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     flops = flops_6nd + attn if study.flops_convention == "6ND+attention" else flops_6nd
     if study.flops_convention == "accelerator":  # the run's budget, spent in proportion to tokens
         flops = flops_accelerator(pl.col("gpu_hours"), pl.col("peak_flops"), pl.col("mfu")) \
-            * pl.col("tokens") / pl.col("tokens").max().over("_run")
+            * pl.col("tokens") / pl.col("_tokens_last")
     order = pl.coalesce(pl.col("tokens"), pl.col("step").cast(pl.Float64))
+    lr_col = parsed.get("learning_rate", pl.lit(None, dtype=pl.Float64))
+    schedule = _collect(points.group_by("_run").agg(*run_schedule(order, lr_col),
+                                                    _tokens_last=pl.col("tokens").max()))
+    points = points.join(schedule.lazy(), on="_run", how="left")
     if src.final == "all":
         points = points.with_columns(is_final=pl.lit(True))
     else:
@@ -262,8 +266,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         points = points.join(last.lazy(), on=["_run", "metric"], how="left").with_columns(
             is_final=order == pl.col("_last"))
     points = points.with_columns(
-        checkpoint=pl.lit("end") if src.final == "all" else checkpoint_position(
-            order, parsed.get("learning_rate", pl.lit(None, dtype=pl.Float64)), "_run"),
+        checkpoint=pl.lit("end") if src.final == "all" else checkpoint_position(order, lr_col),
         flops=flops, learning_rate=parsed.get("learning_rate", pl.lit(None, dtype=pl.Float64)),
         loss_nats=to_nats_expr(pl.col("value"), pl.col("unit"), pl.col("bytes_per_token")),
     ).with_columns(

@@ -19,11 +19,16 @@ CHECKPOINTS = ("end", "cooldown", "mid")
 COOLDOWN_FRACTION = 0.5
 
 
-def checkpoint_position(order: pl.Expr, learning_rate: pl.Expr, run: str) -> pl.Expr:
-    """`end` / `cooldown` / `mid` for each point, from its position `order` and learning rate, per `run`."""
-    peak = learning_rate.max().over(run)
-    peak_at = order.filter(learning_rate == learning_rate.max()).min().over(run)
-    return (pl.when(order == order.max().over(run)).then(pl.lit("end"))
-            .when(learning_rate.is_not_null() & (order > peak_at) & (learning_rate < COOLDOWN_FRACTION * peak))
+def run_schedule(order: pl.Expr, learning_rate: pl.Expr) -> list[pl.Expr]:
+    """Per-run aggregates `checkpoint_position` reads (a group-by, so large sources stream)."""
+    return [order.max().alias("_run_last"), learning_rate.max().alias("_lr_peak"),
+            order.filter(learning_rate == learning_rate.max()).min().alias("_lr_peak_at")]
+
+
+def checkpoint_position(order: pl.Expr, learning_rate: pl.Expr) -> pl.Expr:
+    """`end` / `cooldown` / `mid` for each point, given the `run_schedule` columns of its run."""
+    return (pl.when(order == pl.col("_run_last")).then(pl.lit("end"))
+            .when(learning_rate.is_not_null() & (order > pl.col("_lr_peak_at"))
+                  & (learning_rate < COOLDOWN_FRACTION * pl.col("_lr_peak")))
             .then(pl.lit("cooldown"))
             .otherwise(pl.lit("mid")))
