@@ -326,6 +326,7 @@ def load_study(path: str | Path) -> StudySpec:
         checks=checks, computed=check_computed(raw.get("computed", {}), study),
     )
     check_against_schema(raw, study)  # after the loader's own checks, which give the more specific messages
+    check_plans(spec)
     return spec
 
 
@@ -370,6 +371,20 @@ def check_source_extras(raw: dict, where: dict) -> dict[str, Any]:
             raise SpecError(f"expected a positive number, got {factor!r}", field=f"scale.{key}", **where)
         scale[key] = float(factor)
     return {"extract": tuple(extract), "labels": dict(labels), "scale": scale}
+
+
+def check_plans(spec: "StudySpec") -> None:
+    """`[[fits]]` and `[forecasts]` checked when the study loads (unknown law, bad filter, missing keys), not
+    first when the fits run."""
+    from scaling.plan.fits import _plan
+    from scaling.plan.forecasts import check_forecast_spec
+
+    for i, fit in enumerate(spec.fits):
+        try:
+            _plan(fit, spec.name, i)
+        except SpecError as exc:
+            raise exc.at(study=spec.name, field=f"fits[{i}]") from None
+    check_forecast_spec(spec.forecasts, spec.name)
 
 
 def check_against_schema(raw: dict, study: str, *, shapes_only: bool = False) -> None:

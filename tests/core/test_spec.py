@@ -66,15 +66,12 @@ def test_invalid_toml_names_the_file(tmp_path):
 
 
 def test_fit_plan_validation(tmp_path):
-    from scaling.plan.fits import plan_fits
-
-    spec = load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchilla"\ntarget = "loss"\nbounds = { gamma = [0, 1] }\n')
+    # checked when the study loads, not first when the fits run
     with pytest.raises(SpecError) as info:
-        plan_fits(spec, None, None)
+        load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchilla"\ntarget = "loss"\nbounds = { gamma = [0, 1] }\n')
     assert "no parameter 'gamma'" in info.value.problem
-    spec = load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchila"\ntarget = "loss"\n')
     with pytest.raises(SpecError) as info:
-        plan_fits(spec, None, None)
+        load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchila"\ntarget = "loss"\n')
     assert "unknown law 'chinchila'" in info.value.problem
 
 
@@ -112,3 +109,12 @@ def test_invalid_computed_metrics_name_the_field(tmp_path, table, field, words):
     with pytest.raises(SpecError) as info:
         load(tmp_path, BASE + "\n" + table)
     assert info.value.where.field == field and words in info.value.problem and info.value.where.study == "s1"
+
+
+def test_fits_are_checked_when_the_study_loads(tmp_path):
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchila"\ntarget = "loss"\n')
+    assert "unknown law 'chinchila'" in info.value.problem and info.value.where.field == "fits[0]"
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, BASE + '\n[forecasts]\ntargets = [{ name = "7B" }]\n')
+    assert info.value.where.field == "forecasts.targets[0]"
