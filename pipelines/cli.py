@@ -4,6 +4,7 @@
     scaling sql "SELECT ... FROM runs"  query the DuckDB catalog (read-only)
     scaling studies                     list the studies and validate their files
     scaling ui                          start the Dagster UI over the same instance and warehouse
+    scaling init DIR [--out FILE]       write a study file for a folder of logs or results
 
 ``--warehouse DIR`` and ``--studies DIR`` (or SCALING_WAREHOUSE / SCALING_STUDIES) relocate the
 warehouse and the studies folder. Study files read only inside the studies folder and the data
@@ -58,6 +59,18 @@ def _cmd_studies(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             status = 2
     return status
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    from scaling.errors import ScalingError
+    from scaling.init_study import init_study
+
+    try:
+        print(init_study(args.folder, args.out))
+    except ScalingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -129,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) over this warehouse")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=_cmd_ui)
+    init = sub.add_parser("init", help="write a study file for a folder of logs or results")
+    init.add_argument("folder")
+    init.add_argument("--out", help="study file to write (default: FOLDER/study.toml)")
+    init.set_defaults(func=_cmd_init)
     args = parser.parse_args(argv)
     return args.func(args)
 

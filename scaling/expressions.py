@@ -46,7 +46,7 @@ _ALLOWED_NODES: tuple[type[exp.Expression], ...] = (
 # does not know as typed nodes arrive as ``Anonymous`` and are accepted only when named here.
 SCALAR_FUNCTIONS = frozenset({
     "abs", "ln", "log", "log10", "log2", "exp", "sqrt", "pow", "power", "round", "floor", "ceil",
-    "greatest", "least", "coalesce", "lower", "upper", "length", "starts_with", "regexp_matches",
+    "greatest", "least", "coalesce", "lower", "upper", "length", "starts_with", "regexp_matches", "mean",
 })
 
 
@@ -115,8 +115,17 @@ def _polars_sql(tree: exp.Expression) -> str:
     """SQL text for polars from the checked tree (never the user's text, so what runs is what was checked).
 
     DuckDB writes logarithms as ``LOG(base, x)`` (and ``LOG(x)`` for base 10); polars reads ``LOG(x, base)``.
+    The row-wise ``mean(a, b, ...)`` becomes ``((a) + (b) + ...) / n`` (null when any argument is null).
     """
     def fix(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and str(node.name).lower() == "mean":
+            args = [exp.Paren(this=a.copy()) for a in node.expressions]
+            if not args:
+                return exp.Null()
+            total = args[0]
+            for a in args[1:]:
+                total = exp.Add(this=total, expression=a)
+            return exp.Paren(this=exp.Div(this=exp.Paren(this=total), expression=exp.Literal.number(len(args))))
         if isinstance(node, exp.Log):
             value, base = (node.expression, node.this) if node.expression is not None else (node.this, None)
             base = base if base is not None else exp.Literal.number(10)

@@ -22,7 +22,7 @@ from scaling.errors import SpecError
 KINDS = ("training_logs", "checkpoint_results", "mixture_runs")
 FORMATS = ("csv", "jsonl", "json", "lm_eval", "text", "parquet", "tensorboard")
 UNITS = ("nats", "bits", "bits_per_byte", "perplexity", "accuracy", "other")
-FLOPS_CONVENTIONS = ("6ND", "6ND+attention")
+FLOPS_CONVENTIONS = ("6ND", "6ND+attention", "accelerator")
 # Canonical per-point columns a source can map.
 POINT_COLUMNS = ("run", "step", "tokens", "flops", "learning_rate", "metric", "value", "stderr")
 # Per-run metadata: from files (mapped columns), a metadata table, defaults or per-run entries.
@@ -30,6 +30,8 @@ RUN_METADATA = {
     "params": float, "non_embedding_params": float, "n_layer": int, "d_model": int,
     "vocab_size": int, "seq_len": int, "batch_tokens": float, "bytes_per_token": float,
     "unique_tokens": float, "dataset": str, "tied_embeddings": bool,
+    # mixture-of-experts: parameters active per token (6·N·D counts these); accelerator-time compute
+    "active_params": float, "gpu_hours": float, "peak_flops": float, "mfu": float,
 }
 # Names that become folder names in the warehouse (study, source): checked with `check_name`.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -85,6 +87,28 @@ class SourceSpec:
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # mixture_runs only
     mixture: dict[str, Any] = field(default_factory=dict)
+    # columns derived from the files: regex groups, labels, unit scales (see `check_source_extras`)
+    extract: tuple[tuple[str, str], ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ComputedMetric:
+    """A metric computed from others after normalization (``[computed.<name>]``).
+
+    kind ``mean``: (weighted) mean of ``inputs`` (exact names or glob patterns) at each run x step;
+    kind ``expr``: a row-wise expression over metric names at each run x step;
+    kind ``last_mean``: the mean of a metric's last ``k`` evaluations of each run, at the run's last point.
+    """
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()
+    expr: Any = None
+    k: int = 0
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +127,7 @@ class StudySpec:
     checks: dict[str, float] = field(default_factory=lambda: dict(CHECK_DEFAULTS))
     # Folders besides the study file's own that its locations may read (`--data-root`).
     data_roots: tuple[Path, ...] = ()
+    computed: tuple[ComputedMetric, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -192,11 +217,14 @@ def unit_of(metric: str, src: "SourceSpec") -> str:
 _SOURCE_KEYS = {
     "name", "kind", "location", "format", "options", "layout", "run", "columns", "metrics", "metric_columns",
     "unit", "units", "filter", "final", "on_error", "metadata", "metadata_columns", "defaults", "runs", "mixture",
+    "extract", "labels", "scale",
 }
 _MIXTURE_KEYS = {
     "weights", "losses", "test_weights", "test_losses", "join", "weight_columns", "loss_columns",
     "domain_pattern", "loss_domain_pattern", "params", "tokens", "steps", "test_params", "test_tokens", "test_steps",
     "extra_tests",
+    # long layout: one row per (mixture run, size, step, validation domain, loss)
+    "layout", "run", "domain", "loss", "run_pattern", "weight_domains", "weight_separator", "split",
 }
 
 
@@ -263,7 +291,9 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
         runs[pattern] = check_metadata(meta, f"runs.{pattern}", **where)
     mixture = raw.get("mixture") or {}
     if kind == "mixture_runs":
-        _keys(mixture, _MIXTURE_KEYS, {"weights", "losses"}, field="mixture", **where)
+        _keys(mixture, _MIXTURE_KEYS, {"weights", "losses"} if mixture.get("layout", "wide") == "wide" else
+              {"losses"}, field="mixture", **where)
+        check_long_mixture(mixture, where)
         for i, extra in enumerate(mixture.get("extra_tests") or []):
             _keys(extra, {"split", "weights", "losses", "params", "tokens", "steps"}, {"split", "weights", "losses"},
                   field=f"mixture.extra_tests[{i}]", **where)
@@ -289,10 +319,11 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
         on_error=_choice(raw.get("on_error", "fail"), ("fail", "quarantine"), "on_error", **where),
         metadata=raw.get("metadata"), metadata_columns=_metadata_columns(raw.get("metadata_columns") or {}, where),
         defaults=check_metadata(raw.get("defaults") or {}, "defaults", **where), runs=runs, mixture=dict(mixture),
+        **check_source_extras(raw, where),
     )
 
 
-_TOP_KEYS = {"study", "sources", "fits", "forecasts", "mixing"}
+_TOP_KEYS = {"study", "sources", "fits", "forecasts", "mixing", "computed"}
 _STUDY_KEYS = {"name", "description", "flops_convention", "group_by", "simulate", "checks"}
 CHECK_DEFAULTS = {
     "max_rmse": 0.05,               # rms of log residuals of a usable fit
@@ -316,6 +347,7 @@ def load_study(path: str | Path, *, data_roots: tuple[str | Path, ...] | list = 
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"invalid TOML: {exc}", study=study, file=str(path.name)) from exc
     _keys(raw, _TOP_KEYS, {"sources"}, study=study, file=path.name)
+    check_against_schema(raw, study, shapes_only=True)
     head = raw.get("study", {})
     _keys(head, _STUDY_KEYS, set(), study=study, field="study")
     study = head.get("name", study)
@@ -346,12 +378,187 @@ def load_study(path: str | Path, *, data_roots: tuple[str | Path, ...] | list = 
     if simulate is not None:
         _keys(simulate, {"seed", "out"}, {"out"}, study=study, field="study.simulate")
         _simulate_out(simulate["out"], path.parent, study)
-    return StudySpec(
+    spec = StudySpec(
         name=study, path=path, description=str(head.get("description", "")), flops_convention=conv,
         group_by=tuple(head.get("group_by", ())), sources=sources, simulate=simulate,
         fits=tuple(fits), forecasts=dict(raw.get("forecasts", {})), mixing=dict(raw.get("mixing", {})), raw=raw,
         checks=checks, data_roots=tuple(Path(r).expanduser().resolve() for r in data_roots),
+        computed=check_computed(raw.get("computed", {}), study),
     )
+    check_against_schema(raw, study)  # after the loader's own checks, which give the more specific messages
+    check_plans(spec)
+    return spec
+
+
+# Canonical columns whose values a source may scale (model size in billions, tokens in trillions, ...).
+SCALABLE = ("tokens", "flops", "params", "non_embedding_params", "batch_tokens", "unique_tokens", "active_params",
+            "gpu_hours")
+
+
+def check_source_extras(raw: dict, where: dict) -> dict[str, Any]:
+    """``extract`` (regex groups of a column become columns), ``labels`` (group labels from columns) and
+    ``scale`` (a canonical column's unit, e.g. ``params = 1e9`` for a column in billions).
+
+        extract = [{ column = "__index_level_0__", pattern = 'Gemstone-(?P<arch>\\d+x\\d+)-step_(?P<step>\\d+)' }]
+        labels = { family = "Model Family" }
+        scale = { params = 1e9, tokens = 1e12, flops = 1e21 }
+    """
+    extract = []
+    items = raw.get("extract") or []
+    if not isinstance(items, list):
+        raise SpecError("expected a list of { column, pattern } tables", field="extract", **where)
+    for i, item in enumerate(items):
+        _keys(item, {"column", "pattern"}, {"column", "pattern"}, field=f"extract[{i}]", **where)
+        column = _str(item["column"], f"extract[{i}].column", **where)
+        pattern = _str(item["pattern"], f"extract[{i}].pattern", **where)
+        try:
+            rx = re.compile(pattern)
+        except re.error as exc:
+            raise SpecError(f"invalid regex {pattern!r}: {exc}", field=f"extract[{i}].pattern", **where) from None
+        if not rx.groupindex:
+            raise SpecError(f"the pattern {pattern!r} has no named group (?P<name>...): nothing to extract",
+                            field=f"extract[{i}].pattern", **where)
+        extract.append((column, pattern))
+    labels = raw.get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) and v for v in labels.values()):
+        raise SpecError("expected a table of label = column", field="labels", **where)
+    scale = {}
+    for key, factor in (raw.get("scale") or {}).items():
+        if key not in SCALABLE:
+            raise SpecError(f"cannot scale {key!r}; scalable columns: {list(SCALABLE)}", field=f"scale.{key}",
+                            **where)
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+            raise SpecError(f"expected a positive number, got {factor!r}", field=f"scale.{key}", **where)
+        scale[key] = float(factor)
+    return {"extract": tuple(extract), "labels": dict(labels), "scale": scale}
+
+
+def check_plans(spec: "StudySpec") -> None:
+    """`[[fits]]` and `[forecasts]` checked when the study loads (unknown law, bad filter, missing keys), not
+    first when the fits run."""
+    from scaling.plan.fits import _plan
+    from scaling.plan.forecasts import check_forecast_spec
+
+    for i, fit in enumerate(spec.fits):
+        try:
+            _plan(fit, spec.name, i)
+        except SpecError as exc:
+            raise exc.at(study=spec.name, field=f"fits[{i}]") from None
+    check_forecast_spec(spec.forecasts, spec.name)
+
+
+def check_against_schema(raw: dict, study: str, *, shapes_only: bool = False) -> None:
+    """The generated JSON Schema (`scaling.study_schema`) is part of validation: anything it rejects, the
+    loader rejects, as a `SpecError` naming the source and the field. Shapes (a table where a list is
+    expected) are checked first; the loader's own checks then give their specific messages."""
+    from scaling.study_schema import schema_errors
+
+    errors = schema_errors(raw, shapes_only=shapes_only)
+    if not errors:
+        return
+    path, message = errors[0]
+    where: dict[str, Any] = {"study": study}
+    if len(path) >= 2 and path[0] == "sources" and isinstance(path[1], int):
+        src = raw["sources"][path[1]]
+        where["source"] = src.get("name", f"#{path[1] + 1}") if isinstance(src, dict) else f"#{path[1] + 1}"
+        path = path[2:]
+    fieldname = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path).replace(".[", "[") or None
+    raise SpecError(f"invalid value: {message}", field=fieldname, **where)
+
+
+def check_long_mixture(mixture: dict, where: dict) -> None:
+    """A long mixture table (``layout = "long"``): ``losses`` is one file with a row per run x step x domain.
+
+        [sources.mixture]
+        layout = "long"
+        losses = "mixtures.csv"
+        run = "run_name"                 # mixture run id column (default "run")
+        domain = "domain"                # validation domain column (default "domain")
+        loss = "loss"                    # loss column (default "loss")
+        params = "model_size"            # a column, or a number; so are tokens and steps
+        steps = "step"
+        # weights as columns (weight_columns + domain_pattern) or parsed from the run id:
+        run_pattern = '(?P<params>\\d+[KMB])_(?P<weights>[0-9.]+(?:-[0-9.]+)*)'
+        weight_domains = ["RP", "C4", "code"]
+    """
+    layout = _choice(mixture.get("layout", "wide"), ("wide", "long"), "mixture.layout", **where)
+    if layout == "wide":
+        extra = sorted({"run", "domain", "loss", "run_pattern", "weight_domains", "weight_separator", "split"}
+                       & set(mixture))
+        if extra:
+            raise SpecError(f"keys {extra} need layout = \"long\"", field=f"mixture.{extra[0]}", **where)
+        return
+    if "run_pattern" in mixture:
+        try:
+            rx = re.compile(_str(mixture["run_pattern"], "mixture.run_pattern", **where))
+        except re.error as exc:
+            raise SpecError(f"invalid regex: {exc}", field="mixture.run_pattern", **where) from None
+        if "weights" not in rx.groupindex:
+            raise SpecError("run_pattern needs a (?P<weights>...) group", field="mixture.run_pattern", **where)
+        domains = mixture.get("weight_domains")
+        if not isinstance(domains, list) or not domains or not all(isinstance(d, str) for d in domains):
+            raise SpecError("run_pattern needs weight_domains, the domain of each weight in order",
+                            field="mixture.weight_domains", **where)
+    elif "weight_columns" not in mixture:
+        raise SpecError("a long mixture table needs weight_columns or run_pattern", field="mixture.weight_columns",
+                        **where)
+
+
+_COMPUTED_KEYS = {"mean_of", "weights", "expr", "last_mean_of", "k", "unit"}
+
+
+def check_computed(table: Any, study: str) -> tuple[ComputedMetric, ...]:
+    """Validate ``[computed.<name>]`` tables: exactly one of ``mean_of``/``weights``, ``expr``, ``last_mean_of``.
+
+        [computed.mmlu_acc]                      # mean (or weighted mean) of several metrics
+        weights = { "mmlu_stem/acc" = 0.215, "mmlu_humanities/acc" = 0.335 }
+        [computed.error]                         # row-wise expression over metric names
+        expr = '1 - "arc_easy/acc"'
+        [computed.c4_last5]                      # mean of each run's last k evaluations
+        last_mean_of = "c4_loss"
+        k = 5
+    """
+    if not isinstance(table, dict):
+        raise SpecError("expected a table of [computed.<name>] tables", study=study, field="computed")
+    out = []
+    for name, raw in table.items():
+        f = f"computed.{name}"
+        where = {"study": study}
+        _keys(raw, _COMPUTED_KEYS, set(), field=f, **where)
+        kinds = [k for k in ("mean_of", "weights", "expr", "last_mean_of") if k in raw]
+        if not kinds or (len(kinds) > 1 and set(kinds) != {"mean_of", "weights"}):
+            raise SpecError("expected one of mean_of (or weights), expr, last_mean_of", field=f, **where)
+        unit = _choice(raw["unit"], UNITS, f"{f}.unit", **where) if "unit" in raw else None
+        if "k" in raw and "last_mean_of" not in raw:
+            raise SpecError("k is only used with last_mean_of", field=f"{f}.k", **where)
+        if "expr" in raw:
+            expr = parse_column_expression(raw["expr"], field=f"{f}.expr", **where)
+            out.append(ComputedMetric(name, "expr", inputs=tuple(sorted(expr.columns)), expr=expr, unit=unit))
+        elif "last_mean_of" in raw:
+            k = raw.get("k", 5)
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise SpecError(f"expected a positive integer, got {k!r}", field=f"{f}.k", **where)
+            out.append(ComputedMetric(name, "last_mean", inputs=(_str(raw["last_mean_of"], f"{f}.last_mean_of",
+                                                                         **where),), k=k, unit=unit))
+        else:
+            weights = raw.get("weights")
+            if weights is not None:
+                if not isinstance(weights, dict) or not weights or not all(
+                        isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in weights.values()):
+                    raise SpecError("expected a table of metric = positive weight", field=f"{f}.weights", **where)
+                if "mean_of" in raw:
+                    raise SpecError("give mean_of or weights (whose names are the inputs), not both",
+                                    field=f"{f}.mean_of", **where)
+                out.append(ComputedMetric(name, "mean", inputs=tuple(weights), unit=unit,
+                                          weights=tuple(float(w) for w in weights.values())))
+                continue
+            inputs = raw["mean_of"]
+            inputs = [inputs] if isinstance(inputs, str) else inputs
+            if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) and i for i in inputs):
+                raise SpecError("expected a metric name, a glob pattern or a list of them", field=f"{f}.mean_of",
+                                **where)
+            out.append(ComputedMetric(name, "mean", inputs=tuple(inputs), unit=unit))
+    return tuple(out)
 
 
 def _simulate_out(out: Any, base_dir: Path, study: str) -> None:

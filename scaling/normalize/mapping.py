@@ -143,4 +143,5 @@ def needed_columns(src: SourceSpec, columns: list[str]) -> list[str] | None:
     names.update(m.column for m in src.metrics)
     names.update(c for c in columns for p in src.metric_columns if fnmatch.fnmatchcase(c, p))
     names.update([src.run] if src.run in columns else re.findall(r"\{([^{}]+)\}", src.run))
+    names.update(src.labels.values())
     return [c for c in columns if c in names]

@@ -62,11 +62,12 @@ def resolve_run_metadata(
     *,
     from_files: dict[str, dict[str, Any]] | None = None,
     from_table: dict[str, dict[str, Any]] | None = None,
+    shared: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Merge the metadata layers for each run id."""
+    """Merge the metadata layers for each run id (`shared`: what other sources of the study know, lowest)."""
     out = {}
     for run in runs:
-        layers = [src.defaults, (from_files or {}).get(run, {}), (from_table or {}).get(run, {})]
+        layers = [(shared or {}).get(run, {}), src.defaults, (from_files or {}).get(run, {}), (from_table or {}).get(run, {})]
         layers += [meta for pattern, meta in src.runs.items() if fnmatch.fnmatchcase(run, pattern)]
         merged: dict[str, Any] = {}
         labels: dict[str, str] = {}

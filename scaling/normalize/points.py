@@ -21,8 +21,10 @@ from scaling.expressions import parse_column_expression
 from scaling.errors import SourceError, SpecError
 from scaling.normalize.mapping import (Problems, columns_of, metric_columns, needed_columns, parse_number, run_columns,
                                        run_expr)
+from scaling.normalize.derive import with_extracted
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
-from scaling.normalize.units import bits_per_byte_expr, to_nats_expr
+from scaling.normalize.schedule import checkpoint_position, run_schedule
+from scaling.normalize.units import bits_per_byte_expr, flops_accelerator, flops_params, to_nats_expr
 from scaling.spec import RUN_METADATA, SourceSpec, StudySpec, unit_of
 
 LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")
@@ -76,19 +78,21 @@ def _flags(lazy: pl.LazyFrame, masks: list[pl.Expr]) -> list[bool]:
 
 def normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: StudySpec,
                      table_metadata: dict[str, dict] | None = None, *,
-                     spill_dir: Path | None = None) -> NormalizedSource:
+                     spill_dir: Path | None = None, shared_metadata: dict[str, dict] | None = None) -> NormalizedSource:
     """Map, parse and check one source's raw rows (see `_normalize_source`); intermediate files go to a
-    fresh folder in `spill_dir`, removed here on failure and by `NormalizedSource.cleanup()` after use."""
+    fresh folder in `spill_dir`, removed here on failure and by `NormalizedSource.cleanup()` after use.
+    `shared_metadata` (run -> metadata other sources of the study know) is the lowest-priority layer."""
     spill = Path(tempfile.mkdtemp(prefix="normalize-", dir=spill_dir))
     try:
-        return _normalize_source(raw, src, study, table_metadata, spill)
+        return _normalize_source(raw, src, study, table_metadata, spill, shared_metadata)
     except BaseException:
         shutil.rmtree(spill, ignore_errors=True)
         raise
 
 
 def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: StudySpec,
-                      table_metadata: dict[str, dict] | None, spill: Path) -> NormalizedSource:
+                      table_metadata: dict[str, dict] | None, spill: Path,
+                      shared_metadata: dict[str, dict] | None = None) -> NormalizedSource:
     """Map, parse and check one source's raw rows; return points, per-run metadata and quarantined rows.
 
     The text is parsed once, in a streaming pass that writes the typed values to a temporary Parquet
@@ -98,13 +102,14 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     where = {"study": study.name, "source": src.name}
     base = raw.lazy()
     columns = list(base.collect_schema())
-    needed = needed_columns(src, columns)
-    if needed is not None:
-        base = base.select(needed)
     first = _collect(base.select("_file").head(1))
     if first.height == 0:
         raise SourceError("the source has no rows", **where)
     first_file = str(first["_file"][0])
+    base, columns = with_extracted(base, src, columns, where, first_file)
+    needed = needed_columns(src, columns)
+    if needed is not None:
+        base = base.select(needed)
     if src.filter:
         try:
             base = base.filter(parse_column_expression(src.filter, field="filter", columns=set(columns),
@@ -131,6 +136,8 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     for canon in numeric:
         col = columns_of(src.columns[canon])[0]
         value, bad = parse_number(col, pl.Int64 if canon == "step" else pl.Float64, schema)
+        if canon in src.scale:  # a column in billions, trillions, 1e21 FLOPs, ...
+            value = value * src.scale[canon]
         exprs += [value.alias(f"_{canon}"), bad.alias(f"_bad_{canon}")]
         checks.append((f"_bad_{canon}", col, pl.format("expected a number for {}, got '{}'", pl.lit(canon),
                                                         pl.col(col).cast(pl.Utf8)), True))
@@ -154,6 +161,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         checks.append(("_bad_value", vcol, pl.format("expected a number, got '{}'", pl.col(vcol).cast(pl.Utf8)), True))
     frame = frame.with_columns(exprs)
     text_meta = [columns_of(src.columns[k])[0] for k in RUN_METADATA if k in src.columns and k not in numeric]
+    text_meta += [c for c in src.labels.values() if c not in text_meta]
     typed_cols = ["_file", "_row", "_run", *[f"_{k}" for k in numeric], *[f for f, *_ in checks], *text_meta]
     typed_cols += [f"_m{i}" for i in range(len(metrics))] if src.layout == "wide" \
         else [*columns_of(src.columns["metric"]), "_value"]
@@ -203,14 +211,18 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         raise SourceError("no metric values found after mapping", file=first_file, **where)
     from_files: dict[str, dict] = {}
     file_meta = [k for k in RUN_METADATA if k in src.columns]
-    if file_meta:
+    if file_meta or src.labels:
         agg = _collect(frame.group_by("_run", maintain_order=True).agg(
             [(pl.col(f"_{k}") if k in numeric else pl.col(columns_of(src.columns[k])[0]))
-             .drop_nulls().first().alias(k) for k in file_meta]))
+             .drop_nulls().first().alias(k) for k in file_meta]
+            + [pl.col(c).cast(pl.Utf8).drop_nulls().first().alias(f"_label_{name}")
+               for name, c in src.labels.items()]))
         for row in agg.iter_rows(named=True):
             run = row.pop("_run")
+            labels = {k[len("_label_"):]: row.pop(k) for k in list(row) if k.startswith("_label_")}
             from_files[run] = {k: (RUN_METADATA[k](v) if v is not None else None) for k, v in row.items()}
-    meta = resolve_run_metadata(runs, src, from_files=from_files, from_table=table_metadata)
+            from_files[run]["labels"] = {k: v for k, v in labels.items() if v is not None}
+    meta = resolve_run_metadata(runs, src, from_files=from_files, from_table=table_metadata, shared=shared_metadata)
     meta_df = metadata_frame(meta, study.group_by)
 
     # Run ids and metric names as enums: the joins and per-run aggregations hash small integers.
@@ -221,7 +233,8 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     step = pl.col("_step").cast(pl.Int64) if "step" in parsed else pl.lit(None, dtype=pl.Int64)
     tok_col = pl.col("_tokens") if "tokens" in parsed else pl.lit(None, dtype=pl.Float64)
     flops_col = pl.col("_flops") if "flops" in parsed else pl.lit(None, dtype=pl.Float64)
-    tokens = pl.coalesce(tok_col, step.cast(pl.Float64) * pl.col("batch_tokens"), flops_col / (6.0 * pl.col("params")))
+    n_flops = flops_params(pl.col("params"), pl.col("active_params"))
+    tokens = pl.coalesce(tok_col, step.cast(pl.Float64) * pl.col("batch_tokens"), flops_col / (6.0 * n_flops))
     points = points.with_columns(step=step, tokens=tokens)
     no_tokens = pl.col("tokens").is_null()
     if _flags(points, [no_tokens])[0]:
@@ -244,10 +257,17 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     # Compute under the study's convention from N and D; a logged FLOPs count is taken as it is
     # (never plus the attention term, which a logged total already holds) when N or D is missing.
     attn = 6.0 * pl.col("n_layer") * pl.col("seq_len") * pl.col("d_model") * pl.col("tokens")
-    flops_6nd = 6.0 * pl.col("params") * pl.col("tokens")
+    flops_6nd = 6.0 * n_flops * pl.col("tokens")
     derived = flops_6nd + attn if study.flops_convention == "6ND+attention" else flops_6nd
     flops = pl.coalesce(derived, flops_col)
+    if study.flops_convention == "accelerator":  # the run's budget, spent in proportion to tokens
+        flops = flops_accelerator(pl.col("gpu_hours"), pl.col("peak_flops"), pl.col("mfu")) \
+            * pl.col("tokens") / pl.col("_tokens_last")
     order = pl.coalesce(pl.col("tokens"), pl.col("step").cast(pl.Float64))
+    lr_col = parsed.get("learning_rate", pl.lit(None, dtype=pl.Float64))
+    schedule = _collect(points.group_by("_run").agg(*run_schedule(order, lr_col),
+                                                    _tokens_last=pl.col("tokens").max()))
+    points = points.join(schedule.lazy(), on="_run", how="left")
     if src.final == "all":
         points = points.with_columns(is_final=pl.lit(True))
     else:
@@ -255,6 +275,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         points = points.join(last.lazy(), on=["_run", "metric"], how="left").with_columns(
             is_final=order == pl.col("_last"))
     points = points.with_columns(
+        checkpoint=pl.lit("end") if src.final == "all" else checkpoint_position(order, lr_col),
         flops=flops, learning_rate=parsed.get("learning_rate", pl.lit(None, dtype=pl.Float64)),
         loss_nats=to_nats_expr(pl.col("value"), pl.col("unit"), pl.col("bytes_per_token")),
     ).with_columns(
@@ -262,7 +283,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     ).select(
         pl.lit(study.name).alias("study"), pl.lit(src.name).alias("source"), pl.col("_run").cast(pl.Utf8).alias("run"),
         "group_name", "step", "tokens", "flops", "learning_rate", pl.col("metric").cast(pl.Utf8), "unit", "value",
-        "loss_nats", "bits_per_byte", pl.col("_stderr_v").alias("stderr"), "is_final",
+        "loss_nats", "bits_per_byte", pl.col("_stderr_v").alias("stderr"), "is_final", "checkpoint",
         pl.col("_file").alias("file"), pl.col("_row").cast(pl.Int64).alias("row"),
     )
     return NormalizedSource(points=points, run_metadata=meta_df, quarantine=problems.frame(), spill=spill)

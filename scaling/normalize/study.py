@@ -9,6 +9,9 @@ from typing import Callable
 import polars as pl
 
 from scaling.errors import ScalingError
+from scaling.normalize.computed import computed_points
+from scaling.normalize.derive import merge_shared_metadata, peek_run_metadata
+from scaling.normalize.joins import check_cross_source_conflicts
 from scaling.normalize.metadata import metadata_from_table
 from scaling.normalize.mapping import QUARANTINE_SCHEMA
 from scaling.normalize.points import normalize_source
@@ -50,13 +53,20 @@ def normalize_study(study: StudySpec, raw_of: Callable[[str], pl.DataFrame], dow
     """`raw_of(source_name)` returns that source's landed raw rows (lazy is best)."""
     points, metas, quarantine, parts = [], [], [], []
     kinds = {}
-    for src in study.sources:
-        if src.kind == "mixture_runs":
-            continue
+    logs = [s for s in study.sources if s.kind != "mixture_runs"]
+    tables = {s.name: _table_metadata(study, s, downloads) for s in logs}
+    shared = None
+    if len(logs) > 1:  # several files per run: each source sees what the others know about its runs
+        try:
+            shared = merge_shared_metadata({s.name: peek_run_metadata(raw_of(s.name), s, study.name, tables[s.name])
+                                            for s in logs}, study.name)
+        except ScalingError as exc:
+            raise exc.at(study=study.name) from None
+    for src in logs:
         kinds[src.name] = src.kind
         try:
-            result = normalize_source(raw_of(src.name), src, study, _table_metadata(study, src, downloads),
-                                      spill_dir=spill_dir)
+            result = normalize_source(raw_of(src.name), src, study, tables[src.name],
+                                      spill_dir=spill_dir, shared_metadata=shared)
         except BaseException:
             for part in parts:
                 part.cleanup()
@@ -76,16 +86,14 @@ def normalize_study(study: StudySpec, raw_of: Callable[[str], pl.DataFrame], dow
 
 
 def _combine(study, kinds, points, metas, quarantine, parts) -> NormalizedStudy:
+    """One study from its sources: a run found in several sources (loss curves in one file, benchmark scores
+    in another) is one run, whose points come from all of them; computed metrics are added last."""
+    check_cross_source_conflicts(points, study.name)
     all_points = pl.concat(points, how="diagonal_relaxed")
-    meta = pl.concat(metas, how="diagonal_relaxed")
-    runs = pl.concat([
-        build_runs(study.name, kinds, all_points.filter(pl.col("source") == s),
-                   meta.filter(pl.col("source") == s).drop("source"), study.flops_convention)
-        for s in kinds
-    ], how="diagonal_relaxed")
-    dup = runs.group_by("run").len().filter(pl.col("len") > 1)
-    if dup.height:
-        raise ScalingError(f"run ids must be unique within a study; {dup['run'].to_list()[:5]} appear in "
-                           "several sources (set `run` to a template that tells them apart)", study=study.name)
+    # each source's metadata already includes what the others know (shared metadata): the first source wins
+    meta = pl.concat(metas, how="diagonal_relaxed").unique("run", keep="first", maintain_order=True).drop("source")
+    if study.computed:
+        all_points = pl.concat([all_points, computed_points(all_points, study)], how="diagonal_relaxed")
+    runs = build_runs(study.name, kinds, all_points, meta, study.flops_convention)
     q = pl.concat(quarantine).with_columns(study=pl.lit(study.name))
     return NormalizedStudy(all_points, runs, q, parts)

@@ -4,6 +4,10 @@
   (2 FLOPs per parameter per token forward, 4 backward).
 - Attention-inclusive count (Kaplan et al. 2020, Table 1): the context-dependent term adds
   2·n_layer·n_ctx·d_model FLOPs per token forward, so C ≈ 6·N·D + 6·n_layer·n_ctx·d_model·D.
+- Mixture-of-experts runs: N in 6·N·D is the active parameter count per token (`active_params`),
+  not the total; the total stays in `params`.
+- Accelerator time (its own convention, as budgets are often stated in GPU-hours):
+  C = accelerator-hours · 3600 s/h · peak FLOP/s per accelerator · MFU.
 - Tokens from steps: D = step · batch_size_in_tokens.
 - Bits per byte: bpb = loss_nats / (ln 2 · bytes_per_token).
 """
@@ -26,6 +30,18 @@ def flops_6nd(params, tokens):
 def flops_attention(params, tokens, n_layer, seq_len, d_model):
     """C = 6·N·D + 6·n_layer·n_ctx·d_model·D (attention scores and values included)."""
     return 6.0 * params * tokens + 6.0 * n_layer * seq_len * d_model * tokens
+
+
+def flops_params(params, active_params):
+    """N used to count compute: the active parameters of a mixture-of-experts run, else all parameters."""
+    if isinstance(params, pl.Expr):
+        return pl.coalesce(active_params, params)
+    return params if active_params is None else active_params
+
+
+def flops_accelerator(gpu_hours, peak_flops, mfu):
+    """C = accelerator-hours · 3600 · peak FLOP/s · MFU (model FLOPs utilization, 0-1)."""
+    return gpu_hours * 3600.0 * peak_flops * mfu
 
 
 def tokens_from_steps(step, batch_tokens):

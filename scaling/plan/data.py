@@ -64,8 +64,8 @@ def gather(plan: FitPlan, points: pl.DataFrame, runs: pl.DataFrame, scope: FitSc
     if pts.height == 0:
         raise FitError(f"no points for target metric {plan.target!r}; the study has "
                        f"{sorted(points['metric'].unique().to_list())[:12]}")
-    if plan.points == "final":
-        pts = pts.filter(pl.col("is_final"))
+    if plan.points == "final":  # end-of-schedule points only (a metric's last point inside a cooldown is not)
+        pts = pts.filter(pl.col("is_final") & (pl.col("checkpoint").fill_null("end") == "end"))
     pts = scope.select(pts, filter=plan.filter, min_tokens=plan.min_tokens)
     meta = runs.select("run", "params", "unique_tokens")
     # Losses are fitted in nats per token whatever unit they were logged in (perplexity -> ln ppl);

@@ -3,7 +3,8 @@
     [[fits]]
     law = "chinchilla"        # a law in the zoo (scaling.laws.LAWS)
     target = "loss"           # metric the law predicts
-    points = "final"          # "final": each run's last point; "all": every point of the curves
+    points = "final"          # "final": each run's end-of-schedule point; "all": every point of the curves
+                              #   (default "final" for final-loss laws, "all" for curve laws: lr_annealing)
     x_metric = "c4_loss"      # loss_transfer / downstream_sigmoid: the metric used as input
     by_run = false            # fit each run separately (e.g. lr_annealing on one curve)
     objective = "huber"       # huber | least_squares | asymmetric
@@ -79,7 +80,8 @@ def _plan(raw: dict, study: str, i: int) -> FitPlan:
     law = get_law(raw["law"])
     if law.name in ("loss_transfer", "downstream_sigmoid") and "x_metric" not in raw:
         raise SpecError(f"law {law.name!r} needs `x_metric` (the input metric)", **where)
-    if raw.get("points", "final") not in ("final", "all"):
+    points = raw.get("points", default_points(law.name))
+    if points not in ("final", "all"):
         raise SpecError(f"points must be 'final' or 'all', got {raw['points']!r}", **where)
     if raw.get("filter") is not None:
         parse_column_expression(raw["filter"], study=study, field=f"fits[{i}].filter")
@@ -89,7 +91,7 @@ def _plan(raw: dict, study: str, i: int) -> FitPlan:
         if name not in law.param_names:
             raise SpecError(f"law {law.name!r} has no parameter {name!r}; it has {list(law.param_names)}", **where)
     return FitPlan(
-        law=raw["law"], target=str(raw["target"]), points=raw.get("points", "final"), x_metric=raw.get("x_metric"),
+        law=raw["law"], target=str(raw["target"]), points=points, x_metric=raw.get("x_metric"),
         by_run=bool(raw.get("by_run", False)), objective=raw.get("objective", "huber"),
         delta=float(raw.get("delta", 1e-3)), space=raw.get("space"), n_resamples=int(raw.get("n_resamples", 1000)),
         backtest_resamples=int(raw.get("backtest_resamples", 200)),
@@ -138,6 +140,15 @@ def holdout_runs_of(plan: FitPlan, runs: pl.DataFrame, study: str | None = None)
         raise SpecError(f"expected hold-out {plan.holdout!r} to be a true/false condition, got {mask.dtype}",
                         study=study, field=field)
     return runs.filter(mask.fill_null(False))["run"].to_list()
+
+
+# Laws of a whole training curve (loss at every step under a learning-rate schedule) fit every point.
+CURVE_LAWS = ("lr_annealing",)
+
+
+def default_points(law: str) -> str:
+    """Final-loss laws fit each run's end-of-schedule point; curve laws fit every point."""
+    return "all" if law in CURVE_LAWS else "final"
 
 
 def default_target(points: pl.DataFrame) -> str | None:

@@ -95,7 +95,11 @@ def _targets(spec: dict, points: pl.DataFrame, metric: str, convention: str,
         row = {k: t[k] for k in ("name", "params", "tokens", "unique_tokens") if k in t}
         actual = t.get("actual")
         if actual is None and t.get("actual_run"):
-            hit = points.filter((pl.col("run") == t["actual_run"]) & (pl.col("metric") == metric) & pl.col("is_final"))
+            # the run's point at the target's tokens when it has one (a checkpoint before the end), else its last
+            run_pts = points.filter((pl.col("run") == t["actual_run"]) & (pl.col("metric") == metric))
+            hit = run_pts.filter(((pl.col("tokens") - float(t["tokens"])).abs() <= 1e-9 * float(t["tokens"])))
+            if hit.height == 0:
+                hit = run_pts.filter(pl.col("is_final"))
             if hit.height:
                 v = hit.row(0, named=True)
                 actual = v["loss_nats"] if v["unit"] in ("nats", "bits", "perplexity") else v["value"]

@@ -70,3 +70,12 @@ loss = "loss"
     (tmp_path / "toy.toml").write_text(text)
     with pytest.raises(SpecError, match="source 'logs', field 'filter': a subquery is not allowed"):
         load_study(tmp_path / "toy.toml")
+
+
+def test_row_wise_mean_is_arithmetic_and_null_when_an_argument_is():
+    import polars as pl
+
+    expr = parse_column_expression('1 - mean("mmlu/a", b, c * 2)', field="computed.x.expr")
+    assert expr.columns == frozenset({"mmlu/a", "b", "c"})
+    frame = pl.DataFrame({"mmlu/a": [0.25, 0.5], "b": [0.5, None], "c": [0.125, 0.1]})
+    assert frame.select(expr.to_polars().alias("v"))["v"].to_list() == [1 - (0.25 + 0.5 + 0.25) / 3, None]

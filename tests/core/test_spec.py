@@ -66,13 +66,55 @@ def test_invalid_toml_names_the_file(tmp_path):
 
 
 def test_fit_plan_validation(tmp_path):
+    # checked when the study loads, not first when the fits run
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchilla"\ntarget = "loss"\nbounds = { gamma = [0, 1] }\n')
+    assert "no parameter 'gamma'" in info.value.problem
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchila"\ntarget = "loss"\n')
+    assert "unknown law 'chinchila'" in info.value.problem
+
+
+def test_fit_points_default_by_law_and_recorded_in_settings(tmp_path):
     from scaling.plan.fits import plan_fits
 
-    spec = load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchilla"\ntarget = "loss"\nbounds = { gamma = [0, 1] }\n')
+    spec = load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchilla"\ntarget = "loss"\n'
+                '\n[[fits]]\nlaw = "lr_annealing"\ntarget = "loss"\nby_run = true\n')
+    final, curve = plan_fits(spec, None, None)
+    assert (final.points, curve.points) == ("final", "all")
+    assert final.settings()["points"] == "final" and curve.settings()["points"] == "all"
+
+
+@pytest.mark.parametrize("extra, field, words", [
+    ('extract = [{ column = "name", pattern = "(no-group)" }]\n', "extract[0].pattern", "no named group"),
+    ('extract = [{ column = "name", pattern = "(?P<a>[" }]\n', "extract[0].pattern", "invalid regex"),
+    ('scale = { loss = 1e9 }\n', "scale.loss", "cannot scale"),
+    ('scale = { params = -1 }\n', "scale.params", "positive"),
+    ('labels = { family = 3 }\n', "labels", "label = column"),
+])
+def test_invalid_source_extras_name_the_field(tmp_path, extra, field, words):
     with pytest.raises(SpecError) as info:
-        plan_fits(spec, None, None)
-    assert "no parameter 'gamma'" in info.value.problem
-    spec = load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchila"\ntarget = "loss"\n')
+        load(tmp_path, BASE.replace('format = "csv"\n', 'format = "csv"\n' + extra))
+    assert info.value.where.field == field and words in info.value.problem and info.value.where.source == "logs"
+
+
+@pytest.mark.parametrize("table, field, words", [
+    ('[computed.x]\nexpr = "read_csv(\'/etc/passwd\')"\n', "computed.x.expr", "not allowed"),
+    ('[computed.x]\nexpr = "1 - a"\nmean_of = ["a"]\n', "computed.x", "expected one of"),
+    ('[computed.x]\nlast_mean_of = "loss"\nk = 0\n', "computed.x.k", "positive integer"),
+    ('[computed.x]\nweights = { a = -1 }\n', "computed.x.weights", "positive weight"),
+    ('[computed.x]\nmean_of = ["a"]\nunit = "joules"\n', "computed.x.unit", "expected one of"),
+])
+def test_invalid_computed_metrics_name_the_field(tmp_path, table, field, words):
     with pytest.raises(SpecError) as info:
-        plan_fits(spec, None, None)
-    assert "unknown law 'chinchila'" in info.value.problem
+        load(tmp_path, BASE + "\n" + table)
+    assert info.value.where.field == field and words in info.value.problem and info.value.where.study == "s1"
+
+
+def test_fits_are_checked_when_the_study_loads(tmp_path):
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, BASE + '\n[[fits]]\nlaw = "chinchila"\ntarget = "loss"\n')
+    assert "unknown law 'chinchila'" in info.value.problem and info.value.where.field == "fits[0]"
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, BASE + '\n[forecasts]\ntargets = [{ name = "7B" }]\n')
+    assert info.value.where.field == "forecasts.targets[0]"
