@@ -66,7 +66,7 @@ def test_non_string_location_and_name_are_spec_errors(tmp_path):
     assert err.value.where.field == "location" and err.value.where.source == "logs"
     with pytest.raises(SpecError, match="source name must be a string, got int 7"):
         load_study(study_file(tmp_path, source(name="7")))
-    with pytest.raises(SpecError, match="expected a \\[\\[sources\\]\\] table"):
+    with pytest.raises(SpecError, match="source '#1': invalid value: 1 is not of type 'object'"):
         load_study(study_file(tmp_path, "sources = [1]\n"))
 
 
