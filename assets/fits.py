@@ -10,12 +10,13 @@ from pipelines.partitions import study_partitions
 from pipelines.resources import Warehouse
 from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
-from scaling.plan.figures import backtest_figure, fitted_frontier, frontier_figure
+from scaling.plan.figures import backtest_figure, fitted_frontier, frontier_figure, isoflop_group_figure
 from scaling.plan.data import gather
 from scaling.plan.fits import plan_fits
+from scaling.plan.isoflop import fit_isoflop, plan_isoflops
 from scaling.plan.run import fit_group
 from warehouse.lake import metric_units, read_table, replace_study_rows, scan_table
-from warehouse.tables import BACKTESTS, FORECASTS, LAW_DRAWS, LAW_FITS
+from warehouse.tables import BACKTESTS, FORECASTS, ISOFLOP_OPTIMA, LAW_DRAWS, LAW_FITS
 
 FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "intervals_reasonable",
               "backtest_error_small")
@@ -31,6 +32,8 @@ FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "inter
                   partitions_def=study_partitions, description=BACKTESTS.doc),
         AssetSpec("law_draws", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
                   partitions_def=study_partitions, description=LAW_DRAWS.doc),
+        AssetSpec("isoflop_optima", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+                  partitions_def=study_partitions, description=ISOFLOP_OPTIMA.doc),
     ],
     check_specs=[AssetCheckSpec(name, asset="law_fits", blocking=(name == "fit_converged"),
                                 partitions_def=study_partitions,
@@ -43,8 +46,10 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     runs = read_table(p.lake, "runs", spec.name)
     metrics = metric_units(p.lake, spec.name)
     plans = plan_fits(spec, metrics, runs) if metrics is not None and runs is not None else []
+    iso_plans = plan_isoflops(spec)
     # only the metrics the fits use are read: a study's points can be far larger than memory needs
-    points = scan_table(p.lake, "points", spec.name, {m for f in plans for m in (f.target, f.x_metric) if m})
+    points = scan_table(p.lake, "points", spec.name, {m for f in plans for m in (f.target, f.x_metric) if m}
+                        | {f.target for f in iso_plans})
     results = []
     if points is not None and runs is not None:
         for plan in plans:
@@ -56,10 +61,21 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
                 context.log.info(f"{spec.name}: fitting {plan.law} -> {plan.target}"
                                  f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
                 results.append(fit_group(plan, data))
-    fit_rows = [r for g in results for r in g.fit_rows()]
+    iso = []
+    if points is not None and runs is not None:
+        for plan in iso_plans:
+            context.log.info(f"{spec.name}: {plan.law} (Chinchilla approach {'2' if plan.law == 'isoflop' else '1'})"
+                             f" -> {plan.target}")
+            try:
+                iso += fit_isoflop(plan, points, runs)
+            except ScalingError as exc:
+                raise exc.at(study=spec.name) from None
+    fit_rows = [r for g in results for r in g.fit_rows()] + [r for g in iso for r in g.fit_rows()]
     law_fits = replace_study_rows(p.lake, LAW_FITS, spec.name, fit_rows)
     backtests = replace_study_rows(p.lake, BACKTESTS, spec.name, [r for g in results for r in g.backtest_rows])
-    draws = replace_study_rows(p.lake, LAW_DRAWS, spec.name, [r for g in results for r in g.draw_rows()])
+    draws = replace_study_rows(p.lake, LAW_DRAWS, spec.name, [r for g in results for r in g.draw_rows()]
+                               + [r for g in iso for r in g.draw_rows()])
+    optima = replace_study_rows(p.lake, ISOFLOP_OPTIMA, spec.name, [r for g in iso for r in g.optima_rows()])
     warehouse.refresh_catalog()
     table = law_fits.select("group_name", "law", "target", "parameter", "estimate", "ci_low", "ci_high",
                             "converged", "flags")
@@ -82,6 +98,11 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     f = backtest_figure(folder / "fit_backtests.png", spec.name, backtests)
     if f:
         plots["plot_backtests"] = image(f)
+    for g in iso:
+        suffix = "_".join(x for x in (g.plan.target, g.group) if x).replace("/", "_").replace(",", "_")
+        f = isoflop_group_figure(folder / f"isoflop_{suffix}.png", spec.name, g)
+        if f:
+            plots[f"plot_isoflop_{suffix}"] = image(f)
     yield MaterializeResult(asset_key="law_fits", metadata={
         "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60),
         **plots})
@@ -90,6 +111,12 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
         "preview": preview(backtests.select("law", "target", "run", "actual", "predicted", "ci_low", "ci_high",
                                             "rel_error", "covered"), 30)})
     yield MaterializeResult(asset_key="law_draws", metadata={"dagster/row_count": draws.height})
+    yield MaterializeResult(asset_key="isoflop_optima", metadata={
+        "dagster/row_count": optima.height,
+        "exponents": preview(law_fits.filter(pl.col("law").is_in(["isoflop", "envelope"])).select(
+            "group_name", "law", "target", "parameter", "estimate", "ci_low", "ci_high", "flags"), 40),
+        "optima": preview(optima.select("group_name", "law", "target", "flops", "params", "params_ci_low",
+                                        "params_ci_high", "tokens", "loss", "n_runs"), 40)})
     if not results:
         for name in FIT_CHECKS:
             yield AssetCheckResult(asset_key="law_fits", check_name=name, passed=True,

@@ -8,6 +8,7 @@ from pipelines.partitions import study_partitions
 from pipelines.resources import Warehouse
 from scaling.plan.figures import backtest_figure, frontier_figure, isoflop_figure
 from scaling.plan.forecasts import forecast_study
+from scaling.plan.isoflop import isoflop_forecast_rows
 from scaling.plan.restore import restore_fits
 from warehouse.lake import drop_study, read_table, replace_study_rows, scan_table
 from warehouse.tables import BACKTEST_SUMMARY, FORECASTS
@@ -43,9 +44,13 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     backtests = read_table(p.lake, "backtests", spec.name)
     backtests = backtests if backtests is not None else pl.DataFrame(schema={"law": pl.Utf8, "target": pl.Utf8,
                                                                             "run": pl.Utf8})
-    fits = restore_fits(law_fits, read_table(p.lake, "law_draws", spec.name))
+    law_draws = read_table(p.lake, "law_draws", spec.name)
+    fits = restore_fits(law_fits, law_draws)
     result = forecast_study(spec.name, spec.forecasts, spec.flops_convention, fits, backtests.to_dicts(),
                             points, runs)
+    # Chinchilla approaches 1 and 2: compute-optimal N and D beside approach 3's rows
+    result.rows += [{**r, "study": spec.name} for r in isoflop_forecast_rows(law_fits, law_draws, spec.forecasts,
+                                                                             points)]
     for msg in result.messages:
         context.log.info(f"{spec.name}: {msg}")
     table = replace_study_rows(p.lake, FORECASTS, spec.name, result.rows)

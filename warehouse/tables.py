@@ -138,6 +138,28 @@ LAW_FITS = _t(
     ("input_hash", "VARCHAR", "sha256 of the exact data fitted"),
 )
 
+ISOFLOP_OPTIMA = _t(
+    "isoflop_optima", "compute-optimal points behind Chinchilla approaches 1 and 2: per budget (isoflop) or "
+    "compute bucket (envelope), the optimal N, D and loss with intervals over run resamples",
+    STUDY, GROUP,
+    ("law", "VARCHAR", "isoflop (approach 2: parabola minimum per budget) or envelope (approach 1: lowest curve)"),
+    ("target", "VARCHAR", "metric minimized"),
+    ("flops", "DOUBLE", "compute budget under the study's convention"),
+    ("params", "DOUBLE", "compute-optimal model size N*"),
+    ("params_ci_low", "DOUBLE", "2.5th percentile of N* over run resamples that reach this budget"),
+    ("params_ci_high", "DOUBLE", "97.5th percentile of N*"),
+    ("tokens", "DOUBLE", "compute-optimal training tokens D*"),
+    ("tokens_ci_low", "DOUBLE", "2.5th percentile of D*"),
+    ("tokens_ci_high", "DOUBLE", "97.5th percentile of D*"),
+    ("tokens_per_param", "DOUBLE", "D* / N*"),
+    ("loss", "DOUBLE", "loss at the optimum L*"),
+    ("loss_ci_low", "DOUBLE", "2.5th percentile of L*"),
+    ("loss_ci_high", "DOUBLE", "97.5th percentile of L*"),
+    ("n_runs", "BIGINT", "runs at this budget"),
+    ("reached", "DOUBLE", "share of resamples with an optimum at this budget"),
+    ("run", "VARCHAR", "run on the envelope (approach 1)"),
+)
+
 BACKTESTS = _t(
     "backtests", "held-out checks: fit without the largest-compute runs, predict them",
     STUDY, GROUP,
@@ -251,6 +273,6 @@ OPTIMAL_MIXTURES = _t(
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (RUNS, POINTS, QUARANTINE, LAW_FITS, BACKTESTS, LAW_DRAWS, FORECASTS, BACKTEST_SUMMARY,
+    for t in (RUNS, POINTS, QUARANTINE, LAW_FITS, ISOFLOP_OPTIMA, BACKTESTS, LAW_DRAWS, FORECASTS, BACKTEST_SUMMARY,
               MIXTURE_POINTS, MIXING_LAWS, OPTIMAL_MIXTURES)
 }

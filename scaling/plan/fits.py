@@ -17,6 +17,9 @@
     bounds = { alpha = [0, 2] }
     seed = 0
 
+``law = "isoflop"`` and ``law = "envelope"`` (Chinchilla approaches 2 and 1) take other keys:
+see ``scaling/plan/isoflop.py``.
+
 Without ``[[fits]]``, a study whose runs know N and D fits chinchilla, kaplan and a power law
 in compute to the final points of its loss metric.
 """
@@ -98,8 +101,8 @@ def default_target(points: pl.DataFrame) -> str | None:
 
 
 def plan_fits(study: StudySpec, points: pl.DataFrame, runs: pl.DataFrame) -> list[FitPlan]:
-    if study.fits:
-        return [_plan(f, study.name, i) for i, f in enumerate(study.fits)]
+    if study.fits:  # approaches 1 and 2 ("envelope", "isoflop") are planned by scaling.plan.isoflop
+        return [_plan(f, study.name, i) for i, f in enumerate(study.fits) if f.get("law") not in ("envelope", "isoflop")]
     if points.height == 0 or runs.filter(pl.col("params").is_not_null()).height < 4:
         return []
     target = default_target(points)

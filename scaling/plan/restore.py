@@ -18,6 +18,8 @@ def restore_fits(law_fits: pl.DataFrame, law_draws: pl.DataFrame | None) -> dict
     """One (fit, bootstrap) per group, law and target; derived quantities are skipped."""
     out = {}
     for (group, law_name, target), rows in law_fits.group_by("group_name", "law", "target", maintain_order=True):
+        if law_name in ("envelope", "isoflop"):  # approaches 1 and 2 are not laws (scaling.plan.isoflop)
+            continue
         law = get_law(law_name)
         values = dict(zip(rows["parameter"], rows["estimate"]))
         first = rows.row(0, named=True)
