@@ -14,6 +14,8 @@
     min_tokens = 0            # drop points below this many tokens (e.g. warm-up)
     filter = "..."            # SQL expression over points columns
     fixed = { ... }           # parameters held fixed
+    tie = { beta = "alpha" }  # parameters set equal to another (one exponent for both terms)
+    scale = { params = 1e6, tokens = 1e9 }   # fit on N/1e6, D/1e9: coefficients in a paper's units
     bounds = { alpha = [0, 2] }
     seed = 0
 
@@ -32,11 +34,11 @@ from typing import Any
 import polars as pl
 
 from scaling.errors import SpecError
-from scaling.laws import get_law
+from scaling.laws import configure, get_law
 from scaling.spec import StudySpec
 
 _KEYS = {"law", "target", "points", "x_metric", "by_run", "objective", "delta", "space", "n_resamples",
-         "holdout_fraction", "min_tokens", "filter", "fixed", "bounds", "seed", "backtest_resamples"}
+         "holdout_fraction", "min_tokens", "filter", "fixed", "bounds", "seed", "backtest_resamples", "tie", "scale"}
 DEFAULT_LAWS = ("chinchilla", "kaplan", "power_law_flops")
 LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")
 
@@ -59,6 +61,12 @@ class FitPlan:
     fixed: dict[str, float] = field(default_factory=dict)
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     seed: int = 0
+    tie: dict[str, str] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
+
+    def law_object(self):
+        """The law as fitted: the zoo's law with ``scale`` and ``tie`` applied."""
+        return configure(get_law(self.law), tie=self.tie, scale=self.scale)
 
     def settings(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in ("law", "target")}
@@ -81,6 +89,19 @@ def _plan(raw: dict, study: str, i: int) -> FitPlan:
     for name in list(bounds) + list(raw.get("fixed") or {}):
         if name not in law.param_names:
             raise SpecError(f"law {law.name!r} has no parameter {name!r}; it has {list(law.param_names)}", **where)
+    tie = raw.get("tie") or {}
+    scale = raw.get("scale") or {}
+    if not isinstance(tie, dict) or not all(isinstance(v, str) for v in tie.values()):
+        raise SpecError('tie must be a table of parameter = "parameter", e.g. tie = { beta = "alpha" }', **where)
+    if not isinstance(scale, dict):
+        raise SpecError("scale must be a table of variable = divisor, e.g. scale = { params = 1e6 }", **where)
+    both = set(tie) & set(raw.get("fixed") or {})
+    if both:
+        raise SpecError(f"parameter {sorted(both)[0]!r} is both tied and fixed", **where)
+    try:
+        configure(law, tie=tie, scale=scale)
+    except SpecError as exc:
+        raise SpecError(str(exc.args[0]) if exc.args else str(exc), **where) from None
     return FitPlan(
         law=raw["law"], target=str(raw["target"]), points=raw.get("points", "final"), x_metric=raw.get("x_metric"),
         by_run=bool(raw.get("by_run", False)), objective=raw.get("objective", "huber"),
@@ -88,7 +109,8 @@ def _plan(raw: dict, study: str, i: int) -> FitPlan:
         backtest_resamples=int(raw.get("backtest_resamples", 200)),
         holdout_fraction=float(raw.get("holdout_fraction", 0.2)), min_tokens=float(raw.get("min_tokens", 0.0)),
         filter=raw.get("filter"), fixed={k: float(v) for k, v in (raw.get("fixed") or {}).items()},
-        bounds=bounds, seed=int(raw.get("seed", 0)),
+        bounds=bounds, seed=int(raw.get("seed", 0)), tie=dict(tie),
+        scale={k: float(v) for k, v in scale.items()},
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from scaling.fit import backtest, bootstrap, fit_law
 from scaling.fit.result import FitResult
 from scaling.fit.bootstrap import BootstrapResult
-from scaling.laws import get_law
+from scaling.laws import base_name, expand_ties
 from scaling.plan.data import FitData
 from scaling.plan.fits import FitPlan
 
@@ -53,11 +53,16 @@ class GroupFit:
                 "converged": bool(self.usable), "flags": ",".join(self.fit.flags), "settings": settings,
                 "input_hash": self.data.input_hash}
         rows = []
-        for name, value in self.fit.params.items():
-            lo, hi = self.boot.interval(name) if self.boot is not None else (np.nan, np.nan)
+        law = self.fit.law
+        # tied parameters get rows too (their source's estimate and interval), so the table holds the law's
+        # full parameter set
+        for name, value in expand_ties(law, self.fit.params).items():
+            src = law.ties.get(name, name)
+            lo, hi = self.boot.interval(src) if self.boot is not None else (np.nan, np.nan)
             rows.append({**base, "parameter": name, "estimate": float(value), "ci_low": float(lo),
                          "ci_high": float(hi)})
-        for name, fn in derived_quantities(self.fit.law.name).items():
+        for name, f in derived_quantities(base_name(self.fit.law)).items():
+            fn = (lambda p, f=f: f(expand_ties(law, p)))
             est = float(fn(self.fit.params))
             lo, hi = (self.boot.derived(fn)[1:] if self.boot is not None else (np.nan, np.nan))
             rows.append({**base, "parameter": name, "estimate": est, "ci_low": float(lo), "ci_high": float(hi)})
@@ -68,7 +73,9 @@ class GroupFit:
             return []
         ok = self.boot.converged
         out = []
-        for j, name in enumerate(self.boot.param_names):
+        names = list(self.boot.param_names) + list(self.fit.law.ties)
+        for name in names:
+            j = self.boot.param_names.index(self.fit.law.ties.get(name, name))
             for i in np.flatnonzero(ok):
                 out.append({"group_name": self.data.group, "law": self.fit.law.name, "target": self.plan.target,
                             "draw": int(i), "parameter": name, "value": float(self.boot.draws[i, j])})
@@ -76,7 +83,7 @@ class GroupFit:
 
 
 def fit_group(plan: FitPlan, data: FitData, *, n_jobs: int = 1) -> GroupFit:
-    law = get_law(plan.law)
+    law = plan.law_object()
     kwargs = dict(objective=plan.objective, delta=plan.delta, space=plan.space, fixed=plan.fixed or None,
                   bounds=plan.bounds or None)
     fit = fit_law(law, data.X, data.y, runs=data.runs, seed=plan.seed, **kwargs)

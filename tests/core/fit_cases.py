@@ -67,6 +67,10 @@ def simulate(name: str, seed: int = 0, noise: float = 1e-3):
         N, D = _grid_nd(rng)
         true = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
         X = {"params": N, "tokens": D}
+    elif name == "overtraining":
+        N, D = _grid_nd(rng)
+        true = {"E": 1.8, "a": 660.0, "b": 2900.0, "eta": 0.175}
+        X = {"params": N, "tokens": D}
     elif name == "kaplan":
         N, D = _grid_nd(rng)
         true = {"N_c": 8.8e13, "D_c": 5.4e13, "alpha_N": 0.076, "alpha_D": 0.095}
