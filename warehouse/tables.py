@@ -254,6 +254,37 @@ MIXING_LAWS = _t(
     ("n_test", "BIGINT", "mixtures held out"),
 )
 
+MIXING_SCORES = _t(
+    "mixing_scores", "held-out scores of every mixing law and target domain on every held-out split "
+    "(the test mixtures and each extra_tests scale)",
+    STUDY,
+    ("split", "VARCHAR", "held-out split: test, an extra_tests split (e.g. another model scale), or seeded_split"),
+    ("law", "VARCHAR", "mixing law"),
+    ("target_domain", "VARCHAR", "validation domain predicted"),
+    ("n", "BIGINT", "held-out mixtures"),
+    ("spearman", "DOUBLE", "Spearman rank correlation of predicted and actual losses"),
+    ("kendall", "DOUBLE", "Kendall rank correlation (tau-b)"),
+    ("mae", "DOUBLE", "mean absolute error"),
+    ("rmse", "DOUBLE", "root mean squared error"),
+    ("bias", "DOUBLE", "mean of predicted - actual"),
+    ("params", "DOUBLE", "model size of the split's runs, when given"),
+    ("chosen", "BOOLEAN", "the law the study optimizes (best mean held-out Spearman on the test split)"),
+)
+
+MIXTURE_PREDICTIONS = _t(
+    "mixture_predictions", "every held-out mixture run's predicted and actual loss, per law and target domain",
+    STUDY,
+    ("split", "VARCHAR", "held-out split"),
+    ("law", "VARCHAR", "mixing law"),
+    ("target_domain", "VARCHAR", "validation domain"),
+    ("run", "VARCHAR", "mixture run id"),
+    ("actual", "DOUBLE", "observed loss"),
+    ("predicted", "DOUBLE", "predicted loss"),
+    ("ci_low", "DOUBLE", "2.5th percentile over bootstrap refits (parameter uncertainty only)"),
+    ("ci_high", "DOUBLE", "97.5th percentile over bootstrap refits"),
+    ("error", "DOUBLE", "predicted - actual"),
+)
+
 OPTIMAL_MIXTURES = _t(
     "optimal_mixtures", "proposed mixture per objective with predicted per-domain losses, beside a baseline",
     STUDY,
@@ -274,5 +305,5 @@ OPTIMAL_MIXTURES = _t(
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (RUNS, POINTS, QUARANTINE, LAW_FITS, ISOFLOP_OPTIMA, BACKTESTS, LAW_DRAWS, FORECASTS, BACKTEST_SUMMARY,
-              MIXTURE_POINTS, MIXING_LAWS, OPTIMAL_MIXTURES)
+              MIXTURE_POINTS, MIXING_LAWS, MIXING_SCORES, MIXTURE_PREDICTIONS, OPTIMAL_MIXTURES)
 }
