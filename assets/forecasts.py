@@ -8,10 +8,11 @@ from pipelines.partitions import study_partitions
 from pipelines.resources import Warehouse
 from scaling.plan.figures import backtest_figure, frontier_figure, isoflop_figure
 from scaling.plan.forecasts import forecast_study
+from scaling.plan.crossovers import crossover_rows
 from scaling.plan.isoflop import isoflop_forecast_rows
 from scaling.plan.restore import restore_fits
 from warehouse.lake import drop_study, read_table, replace_study_rows, scan_table
-from warehouse.tables import BACKTEST_SUMMARY, FORECASTS
+from warehouse.tables import BACKTEST_SUMMARY, CROSSOVERS, FORECASTS
 
 DEPS = ["law_fits", "backtests", "law_draws", "points", "runs"]
 
@@ -24,6 +25,8 @@ DEPS = ["law_fits", "backtests", "law_draws", "points", "runs"]
                   partitions_def=study_partitions, description=FORECASTS.doc),
         AssetSpec("backtest_summary", deps=DEPS, group_name="forecasts", kinds={"parquet"},
                   partitions_def=study_partitions, description=BACKTEST_SUMMARY.doc),
+        AssetSpec("crossovers", deps=DEPS, group_name="forecasts", kinds={"parquet"},
+                  partitions_def=study_partitions, description=CROSSOVERS.doc),
     ],
     partitions_def=study_partitions,
 )
@@ -36,10 +39,11 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     points = scan_table(p.lake, "points", spec.name, needed) if needed else None
     runs = read_table(p.lake, "runs", spec.name)
     if law_fits is None or points is None:
-        for table in (FORECASTS, BACKTEST_SUMMARY):
+        for table in (FORECASTS, BACKTEST_SUMMARY, CROSSOVERS):
             drop_study(p.lake, table.name, spec.name)
         yield MaterializeResult(asset_key="forecasts", metadata={"dagster/row_count": 0, "note": "no fits"})
         yield MaterializeResult(asset_key="backtest_summary", metadata={"dagster/row_count": 0})
+        yield MaterializeResult(asset_key="crossovers", metadata={"dagster/row_count": 0})
         return
     backtests = read_table(p.lake, "backtests", spec.name)
     backtests = backtests if backtests is not None else pl.DataFrame(schema={"law": pl.Utf8, "target": pl.Utf8,
@@ -55,6 +59,8 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
         context.log.info(f"{spec.name}: {msg}")
     table = replace_study_rows(p.lake, FORECASTS, spec.name, result.rows)
     summary = replace_study_rows(p.lake, BACKTEST_SUMMARY, spec.name, result.summary)
+    cross = replace_study_rows(p.lake, CROSSOVERS, spec.name,
+                               crossover_rows(spec.name, spec.raw.get("crossovers", {}), fits, points))
     warehouse.refresh_catalog()
 
     plots = {}
@@ -81,6 +87,10 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     yield MaterializeResult(asset_key="forecasts", metadata={
         "dagster/row_count": table.height, "recommended_compute_optimal": preview(headline, 20),
         "targets_and_downstream": preview(others, 30), "plots": MetadataValue.path(str(folder)), **plots})
+    yield MaterializeResult(asset_key="crossovers", metadata={
+        "dagster/row_count": cross.height,
+        "crossovers": preview(cross.select("law", "target", "group_a", "group_b", "kind", "flops", "flops_ci_low",
+                                           "flops_ci_high", "p_cross", "p_a_better", "note"), 40)})
     yield MaterializeResult(asset_key="backtest_summary", metadata={
         "dagster/row_count": summary.height, "ranking": preview(summary.select(
             "group_name", "law", "target", "n_heldout", "mean_abs_rel_error", "max_abs_rel_error", "coverage",

@@ -223,6 +223,28 @@ BACKTEST_SUMMARY = _t(
     ("verdict", "VARCHAR", "best, ok, or poor (and why)"),
 )
 
+CROSSOVERS = _t(
+    "crossovers", "arms compared by scaling: per pair of groups, law and target, the compute where the fitted "
+    "laws cross (kind crossover) and the probability each arm is better at named budgets (kind budget)",
+    STUDY,
+    ("law", "VARCHAR", "law both arms fitted"),
+    ("target", "VARCHAR", "metric compared (lower is better)"),
+    ("group_a", "VARCHAR", "first arm (group_name)"),
+    ("group_b", "VARCHAR", "second arm"),
+    ("kind", "VARCHAR", "crossover or budget"),
+    ("flops", "DOUBLE", "crossover compute (null: none in range), or the named budget"),
+    ("flops_ci_low", "DOUBLE", "2.5th percentile of the crossover over paired draws that cross in range"),
+    ("flops_ci_high", "DOUBLE", "97.5th percentile of the crossover"),
+    ("p_cross", "DOUBLE", "share of paired draws whose laws cross in the searched range"),
+    ("predicted_a", "DOUBLE", "arm a's loss at the budget (compute-optimal for laws in N and D)"),
+    ("predicted_b", "DOUBLE", "arm b's loss at the budget"),
+    ("p_a_better", "DOUBLE", "share of paired draws in which arm a has the lower loss at the budget"),
+    ("n_draws", "BIGINT", "paired bootstrap draws used"),
+    ("flops_searched_low", "DOUBLE", "smallest compute searched (smallest observed)"),
+    ("flops_searched_high", "DOUBLE", "largest compute searched"),
+    ("note", "VARCHAR", "which arm leads where, or 'none in range'"),
+)
+
 MIXTURE_POINTS = _t(
     "mixture_points", "mixture experiments in long form: one row per run x domain weight or target loss",
     STUDY,
@@ -304,6 +326,6 @@ OPTIMAL_MIXTURES = _t(
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (RUNS, POINTS, QUARANTINE, LAW_FITS, ISOFLOP_OPTIMA, BACKTESTS, LAW_DRAWS, FORECASTS, BACKTEST_SUMMARY,
+    for t in (RUNS, POINTS, QUARANTINE, LAW_FITS, ISOFLOP_OPTIMA, BACKTESTS, LAW_DRAWS, FORECASTS, BACKTEST_SUMMARY, CROSSOVERS,
               MIXTURE_POINTS, MIXING_LAWS, MIXING_SCORES, MIXTURE_PREDICTIONS, OPTIMAL_MIXTURES)
 }
