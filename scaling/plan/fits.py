@@ -122,9 +122,23 @@ def default_target(points: pl.DataFrame) -> str | None:
     return "loss" if "loss" in metrics else metrics[0]
 
 
+def _check_direction(plan: FitPlan, points: pl.DataFrame, study: str, i: int) -> FitPlan:
+    """Accuracies rise with scale: a loss law (decreasing in N, D or C towards a floor) fitted to an
+    accuracy would return a flat, meaningless fit, so it is refused with the laws that fit."""
+    law = get_law(plan.law)
+    units = set(points.filter(pl.col("metric") == plan.target)["unit"].to_list()) if "unit" in points.columns else set()
+    if "accuracy" in units and law.space == "log" and set(law.variables) <= {"params", "tokens", "flops",
+                                                                              "unique_tokens"}:
+        raise SpecError(f"target {plan.target!r} is an accuracy, which rises with scale; law {plan.law!r} "
+                        f"decreases to a floor. Fit 'accuracy_sigmoid_flops' (accuracy rising with compute to a "
+                        f"ceiling), or 'downstream_sigmoid' with x_metric = a loss", study=study, field=f"fits[{i}]")
+    return plan
+
+
 def plan_fits(study: StudySpec, points: pl.DataFrame, runs: pl.DataFrame) -> list[FitPlan]:
     if study.fits:  # approaches 1 and 2 ("envelope", "isoflop") are planned by scaling.plan.isoflop
-        return [_plan(f, study.name, i) for i, f in enumerate(study.fits) if f.get("law") not in ("envelope", "isoflop")]
+        return [_check_direction(_plan(f, study.name, i), points, study.name, i) for i, f in enumerate(study.fits)
+                if f.get("law") not in ("envelope", "isoflop")]
     if points.height == 0 or runs.filter(pl.col("params").is_not_null()).height < 4:
         return []
     target = default_target(points)

@@ -104,6 +104,10 @@ def simulate(name: str, seed: int = 0, noise: float = 1e-3):
         lx = np.linspace(2.4, 4.5, 40)
         true = {"K": 0.8, "kappa": 1.3, "E_x": 1.7, "E_y": 1.2}
         X = {"loss_x": lx}
+    elif name == "accuracy_sigmoid_flops":
+        c = np.geomspace(1e18, 1e24, 40)
+        true = {"floor": 0.25, "ceiling": 0.8, "k": 0.6, "log_C0": float(np.log(1e21))}
+        X = {"flops": c}
     elif name == "downstream_sigmoid":
         l = np.linspace(2.2, 4.2, 50)
         true = {"floor": 0.25, "ceiling": 0.85, "k": 4.0, "L0": 3.0}
