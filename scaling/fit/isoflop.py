@@ -255,7 +255,10 @@ def isoflop(N, D, loss, runs=None, *, flops=None, n_buckets: int = 40, n_budgets
     skipped: list[dict] = []
     do1, do2 = 1 in approaches, 2 in approaches
     t1 = _table(curves, grid, tol) if do1 else []
-    t2 = _table(curves, lbudgets, tol) if do2 else []
+    # Budgets the runs share are where they ended: only each run's final point is an isoFLOP point
+    # there (an earlier checkpoint of a longer run has not finished its schedule).
+    finals = [(r, c[-1:], n[-1:], d[-1:], l[-1:]) for r, c, n, d, l in curves]
+    t2 = _table(finals if budget_source == "data" else curves, lbudgets, tol) if do2 else []
     names = [cur[0] for cur in curves]
     p1 = _approach1(t1, ones, names, min_runs) if do1 else []
     p2 = _approach2(t2, ones, min_runs, skipped) if do2 else []

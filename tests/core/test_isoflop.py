@@ -117,3 +117,23 @@ def test_approach2_on_epochs_chinchilla_runs_at_the_papers_budgets(shared_data):
     lo, hi = a2.params_opt.interval
     assert lo < 0.534 and hi > 0.462  # overlaps the paper's interval
     assert lo < a2.a < hi
+
+
+def test_shared_budgets_use_each_runs_final_point_only():
+    """An IsoFLOP grid logged as training curves: earlier checkpoints of longer runs pass through the
+    smaller budgets before their schedule has annealed (here 5% above the law); at the budgets the
+    runs share, only final points count."""
+    budgets = [1e18, 1e19, 1e20, 1e21]
+    N, D, L, G, a = _grid(TRUE, budgets, noise=0.0, seed=2)
+    rows = []
+    for i, (n, d, l) in enumerate(zip(N, D, L)):
+        fr = np.geomspace(0.01, 1.0, 12)
+        ln = TRUE["E"] + TRUE["A"] * n ** -TRUE["alpha"] + TRUE["B"] * (d * fr) ** -TRUE["beta"]
+        ln[:-1] *= 1.05  # not yet annealed
+        ln[-1] = l
+        rows.append((np.full(fr.size, n), d * fr, ln, np.full(fr.size, i)))
+    Nc, Dc, Lc, runs = (np.concatenate(c) for c in zip(*rows))
+    res = isoflop(Nc, Dc, Lc, runs, budgets="data", n_resamples=0, approaches=(2,))
+    assert res.settings["budgets"] == "data"
+    assert [p["n_runs"] for p in res.approach2.points] == [9, 9, 9, 9]
+    assert res.approach2.a == pytest.approx(a, abs=0.01)
