@@ -73,9 +73,14 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
                             table, backtests)
         if f:
             plots[f"plot_frontier_{target}"] = image(f)
-        f = isoflop_figure(folder / f"isoflop_{target.replace('/', '_')}.png", spec.name, target, points, runs)
-        if f:
-            plots[f"plot_isoflop_{target}"] = image(f)
+        if law_fits.filter((pl.col("target") == target) & (pl.col("law") == "isoflop")).height:
+            continue  # the fits layer drew this target's isoFLOP profiles per group, with intervals
+        for group in sorted(points["group_name"].unique().to_list()):  # one isoFLOP plot per group
+            suffix = "_".join(x for x in (target, group) if x).replace("/", "_").replace(",", "_")
+            f = isoflop_figure(folder / f"isoflop_{suffix}.png", spec.name, target,
+                               points.filter(pl.col("group_name") == group), runs)
+            if f:
+                plots[f"plot_isoflop_{suffix}"] = image(f)
     f = backtest_figure(folder / "backtests.png", spec.name, backtests)
     if f:
         plots["plot_backtests"] = image(f)

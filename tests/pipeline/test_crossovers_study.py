@@ -104,3 +104,45 @@ def test_arms_that_do_not_cross_say_so():
     points = pl.DataFrame({"flops": 6 * N * D, "is_final": [True] * N.size})
     (row,) = crossover_rows("s", {}, fits, points)
     assert row["flops"] is None and row["note"] == "none in range: arm=b better throughout"
+
+
+def test_isoflop_profiles_are_drawn_per_arm(tmp_path):
+    """Training curves of two arms without an isoflop fit: the forecasts layer draws one isoFLOP
+    plot per group, not one over both arms."""
+    studies, warehouse = tmp_path / "studies", tmp_path / "warehouse"
+    studies.mkdir()
+    sources = []
+    for arm, p in ARMS.items():
+        rows = []
+        for i, n in enumerate(np.geomspace(3e7, 3e9, 10)):
+            for d in np.geomspace(2e8, 2e11, 25):
+                rows.append({"run": f"{arm}{i}", "N": n, "D": d,
+                             "loss": float(LAWS["chinchilla"].predict(p, {"params": np.array([n]),
+                                                                          "tokens": np.array([d])})[0])})
+        pl.DataFrame(rows).write_csv(studies / f"{arm}.csv")
+        sources.append(f'''
+[[sources]]
+name = "{arm}"
+kind = "training_logs"
+location = "{arm}.csv"
+format = "csv"
+run = "run"
+[sources.columns]
+params = "N"
+tokens = "D"
+[sources.metrics]
+loss = "loss"
+[sources.defaults]
+labels = {{ optimizer = "{arm}" }}
+''')
+    (studies / "curves.toml").write_text('[study]\ngroup_by = ["optimizer"]\n' + "".join(sources) + '''
+[[fits]]
+law = "chinchilla"
+target = "loss"
+n_resamples = 10
+holdout_fraction = 0
+''')
+    run_study(studies, warehouse, "curves")
+    folder = warehouse / "plots" / "curves"
+    assert (folder / "isoflop_loss_optimizer=a.png").exists() and (folder / "isoflop_loss_optimizer=b.png").exists()
+    assert not (folder / "isoflop_loss.png").exists()
