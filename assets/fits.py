@@ -7,14 +7,16 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
 
 from assets.metadata import image, preview
 from assets._shared import Warehouse, study_partitions
+from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
-from scaling.plan.figures import backtest_figure, fitted_frontier, frontier_figure
+from scaling.plan.figures import backtest_figure, fitted_frontier, frontier_figure, isoflop_group_figure
 from scaling.plan.fits import plan_fits
-from scaling.plan.run import fit_study
+from scaling.plan.isoflop import fit_isoflop, plan_isoflops
+from scaling.plan.run import FitFailure, fit_study
 from scaling.plan.scope import study_scope
 from warehouse.ingest import study_write
 from warehouse.lake import metric_units, read_table, scan_table
-from warehouse.tables import BACKTESTS, FORECASTS, LAW_DRAWS, LAW_FITS
+from warehouse.tables import BACKTESTS, FORECASTS, ISOFLOP_OPTIMA, LAW_DRAWS, LAW_FITS
 
 FIT_CHECKS = ("fit_converged", "fits_completed", "params_within_bounds", "residuals_small",
               "intervals_reasonable", "backtest_error_small")
@@ -30,6 +32,8 @@ FIT_CHECKS = ("fit_converged", "fits_completed", "params_within_bounds", "residu
                   partitions_def=study_partitions, description=BACKTESTS.doc),
         AssetSpec("law_draws", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
                   partitions_def=study_partitions, description=LAW_DRAWS.doc),
+        AssetSpec("isoflop_optima", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+                  partitions_def=study_partitions, description=ISOFLOP_OPTIMA.doc),
     ],
     check_specs=[AssetCheckSpec(name, asset="law_fits", blocking=(name == "fit_converged"),
                                 partitions_def=study_partitions,
@@ -42,19 +46,33 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     runs = read_table(p.lake, "runs", spec.name)
     metrics = metric_units(p.lake, spec.name)
     plans = plan_fits(spec, metrics, runs) if metrics is not None and runs is not None else []
+    iso_plans = plan_isoflops(spec)
     # only the metrics the fits use are read: a study's points can be far larger than memory needs
-    points = scan_table(p.lake, "points", spec.name, {m for f in plans for m in (f.target, f.x_metric) if m})
+    points = scan_table(p.lake, "points", spec.name, {m for f in plans for m in (f.target, f.x_metric) if m}
+                        | {f.target for f in iso_plans})
+    scope = study_scope(spec.forecasts)
     results, failures = [], []
     if points is not None and runs is not None:
-        results, failures = fit_study(spec.name, plans, points, runs, study_scope(spec.forecasts),
-                                      log=context.log.info)
+        results, failures = fit_study(spec.name, plans, points, runs, scope, log=context.log.info)
+    iso = []
+    if points is not None and runs is not None:
+        for i, plan in enumerate(iso_plans):
+            context.log.info(f"{spec.name}: {plan.law} (Chinchilla approach {'2' if plan.law == 'isoflop' else '1'})"
+                             f" -> {plan.target}")
+            try:  # target runs never enter a fit (the study's fit scope)
+                iso += fit_isoflop(plan, scope.select(points), runs)
+            except Exception as exc:  # noqa: BLE001 - reported against this fit, the others go on
+                problem = str(exc) if isinstance(exc, ScalingError) else f"{type(exc).__name__}: {exc}"
+                failures.append(FitFailure(spec.name, len(plans) + i, plan, None, problem))
     for failure in failures:
         context.log.error(f"fit failed: {failure.message}")
-    fit_rows = [r for g in results for r in g.fit_rows()]
-    with study_write(p.lake, spec.name) as staged:  # the three tables switch together
+    fit_rows = [r for g in results for r in g.fit_rows()] + [r for g in iso for r in g.fit_rows()]
+    with study_write(p.lake, spec.name) as staged:  # the tables of one fit switch together
         law_fits = staged.rows(LAW_FITS, fit_rows)
         backtests = staged.rows(BACKTESTS, [r for g in results for r in g.backtest_rows])
-        draws = staged.rows(LAW_DRAWS, [r for g in results for r in g.draw_rows()])
+        draws = staged.rows(LAW_DRAWS, [r for g in results for r in g.draw_rows()]
+                            + [r for g in iso for r in g.draw_rows()])
+        optima = staged.rows(ISOFLOP_OPTIMA, [r for g in iso for r in g.optima_rows()])
     warehouse.refresh_catalog()
     table = law_fits.select("group_name", "law", "target", "parameter", "estimate", "ci_low", "ci_high",
                             "converged", "flags")
@@ -78,6 +96,11 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     if f:
         plots["plot_backtests"] = image(f)
     failed = {"failed_fits": MetadataValue.md("\n".join(f"- {f.message}" for f in failures))} if failures else {}
+    for g in iso:
+        suffix = "_".join(x for x in (g.plan.target, g.group) if x).replace("/", "_").replace(",", "_")
+        f = isoflop_group_figure(folder / f"isoflop_{suffix}.png", spec.name, g)
+        if f:
+            plots[f"plot_isoflop_{suffix}"] = image(f)
     yield MaterializeResult(asset_key="law_fits", metadata={
         "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60),
         **failed, **plots})
@@ -86,6 +109,12 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
         "preview": preview(backtests.select("law", "target", "run", "actual", "predicted", "ci_low", "ci_high",
                                             "rel_error", "covered"), 30)})
     yield MaterializeResult(asset_key="law_draws", metadata={"dagster/row_count": draws.height})
+    yield MaterializeResult(asset_key="isoflop_optima", metadata={
+        "dagster/row_count": optima.height,
+        "exponents": preview(law_fits.filter(pl.col("law").is_in(["isoflop", "envelope"])).select(
+            "group_name", "law", "target", "parameter", "estimate", "ci_low", "ci_high", "flags"), 40),
+        "optima": preview(optima.select("group_name", "law", "target", "flops", "params", "params_ci_low",
+                                        "params_ci_high", "tokens", "loss", "n_runs"), 40)})
     if not results and not failures:
         for name in FIT_CHECKS:
             yield AssetCheckResult(asset_key="law_fits", check_name=name, passed=True,

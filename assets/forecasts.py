@@ -6,11 +6,13 @@ from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, Metadat
 from assets.metadata import image, preview
 from assets._shared import Warehouse, study_partitions
 from scaling.plan.figures import backtest_figure, frontier_figure, isoflop_figure
+from scaling.plan.crossovers import crossover_rows
 from scaling.plan.forecasts import downstream_filter, forecast_study
+from scaling.plan.isoflop import isoflop_forecast_rows
 from scaling.plan.restore import restore_fits
 from warehouse.ingest import study_write
 from warehouse.lake import read_table, scan_table
-from warehouse.tables import BACKTEST_SUMMARY, FORECASTS
+from warehouse.tables import BACKTEST_SUMMARY, CROSSOVERS, FORECASTS
 
 DEPS = ["law_fits", "backtests", "law_draws", "points", "runs"]
 
@@ -23,6 +25,8 @@ DEPS = ["law_fits", "backtests", "law_draws", "points", "runs"]
                   partitions_def=study_partitions, description=FORECASTS.doc),
         AssetSpec("backtest_summary", deps=DEPS, group_name="forecasts", kinds={"parquet"},
                   partitions_def=study_partitions, description=BACKTEST_SUMMARY.doc),
+        AssetSpec("crossovers", deps=DEPS, group_name="forecasts", kinds={"parquet"},
+                  partitions_def=study_partitions, description=CROSSOVERS.doc),
     ],
     partitions_def=study_partitions,
 )
@@ -36,22 +40,28 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     runs = read_table(p.lake, "runs", spec.name)
     if law_fits is None or points is None:
         with study_write(p.lake, spec.name) as staged:
-            for table in (FORECASTS, BACKTEST_SUMMARY):
+            for table in (FORECASTS, BACKTEST_SUMMARY, CROSSOVERS):
                 staged.drop(table.name)
         yield MaterializeResult(asset_key="forecasts", metadata={"dagster/row_count": 0, "note": "no fits"})
         yield MaterializeResult(asset_key="backtest_summary", metadata={"dagster/row_count": 0})
+        yield MaterializeResult(asset_key="crossovers", metadata={"dagster/row_count": 0})
         return
     backtests = read_table(p.lake, "backtests", spec.name)
     backtests = backtests if backtests is not None else pl.DataFrame(schema={"law": pl.Utf8, "target": pl.Utf8,
                                                                             "run": pl.Utf8})
-    fits = restore_fits(law_fits, read_table(p.lake, "law_draws", spec.name))
+    law_draws = read_table(p.lake, "law_draws", spec.name)
+    fits = restore_fits(law_fits, law_draws)
     result = forecast_study(spec.name, spec.forecasts, spec.flops_convention, fits, backtests.to_dicts(),
                             points, runs, fit_filter=downstream_filter(spec))
+    # Chinchilla approaches 1 and 2: compute-optimal N and D beside approach 3's rows
+    result.rows += [{**r, "study": spec.name} for r in isoflop_forecast_rows(law_fits, law_draws, spec.forecasts,
+                                                                             points)]
     for msg in result.messages:
         context.log.info(f"{spec.name}: {msg}")
-    with study_write(p.lake, spec.name) as staged:  # both tables switch together
+    with study_write(p.lake, spec.name) as staged:  # the tables switch together
         table = staged.rows(FORECASTS, result.rows)
         summary = staged.rows(BACKTEST_SUMMARY, result.summary)
+        cross = staged.rows(CROSSOVERS, crossover_rows(spec.name, spec.raw.get("crossovers", {}), fits, points))
     warehouse.refresh_catalog()
 
     plots = {}
@@ -64,9 +74,14 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
                             table, backtests)
         if f:
             plots[f"plot_frontier_{target}"] = image(f)
-        f = isoflop_figure(folder / f"isoflop_{target.replace('/', '_')}.png", spec.name, target, points, runs)
-        if f:
-            plots[f"plot_isoflop_{target}"] = image(f)
+        if law_fits.filter((pl.col("target") == target) & (pl.col("law") == "isoflop")).height:
+            continue  # the fits layer drew this target's isoFLOP profiles per group, with intervals
+        for group in sorted(points["group_name"].unique().to_list()):  # one isoFLOP plot per group
+            suffix = "_".join(x for x in (target, group) if x).replace("/", "_").replace(",", "_")
+            f = isoflop_figure(folder / f"isoflop_{suffix}.png", spec.name, target,
+                               points.filter(pl.col("group_name") == group), runs)
+            if f:
+                plots[f"plot_isoflop_{suffix}"] = image(f)
     f = backtest_figure(folder / "backtests.png", spec.name, backtests)
     if f:
         plots["plot_backtests"] = image(f)
@@ -78,6 +93,10 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     yield MaterializeResult(asset_key="forecasts", metadata={
         "dagster/row_count": table.height, "recommended_compute_optimal": preview(headline, 20),
         "targets_and_downstream": preview(others, 30), "plots": MetadataValue.path(str(folder)), **plots})
+    yield MaterializeResult(asset_key="crossovers", metadata={
+        "dagster/row_count": cross.height,
+        "crossovers": preview(cross.select("law", "target", "group_a", "group_b", "kind", "flops", "flops_ci_low",
+                                           "flops_ci_high", "p_cross", "p_a_better", "note"), 40)})
     yield MaterializeResult(asset_key="backtest_summary", metadata={
         "dagster/row_count": summary.height, "ranking": preview(summary.select(
             "group_name", "law", "target", "n_heldout", "mean_abs_rel_error", "max_abs_rel_error", "coverage",

@@ -9,7 +9,7 @@ from scaling.plan.mixing import mixing_study
 from scaling.plots import plot_mixture_heldout
 from warehouse.ingest import study_write
 from warehouse.lake import read_table
-from warehouse.tables import MIXING_LAWS, OPTIMAL_MIXTURES
+from warehouse.tables import MIXING_LAWS, MIXING_SCORES, MIXTURE_PREDICTIONS, OPTIMAL_MIXTURES
 
 
 
@@ -20,6 +20,10 @@ from warehouse.tables import MIXING_LAWS, OPTIMAL_MIXTURES
                   partitions_def=study_partitions, description=MIXING_LAWS.doc),
         AssetSpec("optimal_mixtures", deps=["mixture_points"], group_name="mixtures", kinds={"parquet"},
                   partitions_def=study_partitions, description=OPTIMAL_MIXTURES.doc),
+        AssetSpec("mixing_scores", deps=["mixture_points"], group_name="mixtures", kinds={"parquet"},
+                  partitions_def=study_partitions, description=MIXING_SCORES.doc),
+        AssetSpec("mixture_predictions", deps=["mixture_points"], group_name="mixtures", kinds={"parquet"},
+                  partitions_def=study_partitions, description=MIXTURE_PREDICTIONS.doc),
     ],
     partitions_def=study_partitions,
 )
@@ -29,24 +33,30 @@ def mixing(context: AssetExecutionContext, warehouse: Warehouse):
     mp = read_table(p.lake, "mixture_points", spec.name)
     if mp is None:
         with study_write(p.lake, spec.name) as staged:
-            for table in (MIXING_LAWS, OPTIMAL_MIXTURES):
+            for table in (MIXING_LAWS, OPTIMAL_MIXTURES, MIXING_SCORES, MIXTURE_PREDICTIONS):
                 staged.drop(table.name)
         note = {"dagster/row_count": 0, "note": "study has no mixture experiments"}
-        yield MaterializeResult(asset_key="mixing_laws", metadata=note)
-        yield MaterializeResult(asset_key="optimal_mixtures", metadata=note)
+        for key in ("mixing_laws", "optimal_mixtures", "mixing_scores", "mixture_predictions"):
+            yield MaterializeResult(asset_key=key, metadata=note)
         return
     result = mixing_study(spec.name, spec.mixing, mp)
     for msg in result.messages:
         context.log.info(f"{spec.name}: {msg}")
-    with study_write(p.lake, spec.name) as staged:  # both tables switch together
+    with study_write(p.lake, spec.name) as staged:  # the tables switch together
         laws = staged.rows(MIXING_LAWS, result.law_rows)
         mixture = staged.rows(OPTIMAL_MIXTURES, result.mixture_rows)
+        scores_t = staged.rows(MIXING_SCORES, result.score_rows)
+        preds = staged.rows(MIXTURE_PREDICTIONS, result.prediction_rows)
     warehouse.refresh_catalog()
     scores = laws.group_by("law", "target_domain").agg(pl.col("heldout_spearman").first(),
                                                       pl.col("heldout_mae").first()).sort("target_domain", "law")
     meta = {"dagster/row_count": laws.height, "best_law": result.best_law, "heldout": preview(scores, 60)}
-    if result.extra_scores:
-        meta["other_scales"] = preview(pl.DataFrame(result.extra_scores).sort("target_domain", "law"), 60)
+    if result.extra_scores:  # the full table is `mixing_scores`; here the mean over targets per split and law
+        per_split = scores_t.group_by("split", "law").agg(
+            pl.col("params").first(), pl.col("spearman").mean().alias("mean_spearman"),
+            pl.col("kendall").mean().alias("mean_kendall"), pl.col("mae").mean().alias("mean_mae"),
+            pl.len().alias("targets")).sort("split", "law")
+        meta["other_scales"] = preview(per_split, 60)
     if result.heldout:
         folder = p.plots / spec.name
         folder.mkdir(parents=True, exist_ok=True)
@@ -55,6 +65,11 @@ def mixing(context: AssetExecutionContext, warehouse: Warehouse):
                                  title=f"{spec.name}: held-out mixtures ({result.best_law})")
         meta["plot_heldout"] = image(f)
     yield MaterializeResult(asset_key="mixing_laws", metadata=meta)
+    yield MaterializeResult(asset_key="mixing_scores", metadata={
+        "dagster/row_count": scores_t.height,
+        "scores": preview(scores_t.select("split", "law", "target_domain", "n", "spearman", "kendall", "mae",
+                                          "params").sort("split", "target_domain", "law"), 80)})
+    yield MaterializeResult(asset_key="mixture_predictions", metadata={"dagster/row_count": preds.height})
     yield MaterializeResult(asset_key="optimal_mixtures", metadata={
         "dagster/row_count": mixture.height, "summary": "; ".join(result.messages),
         "proposal": preview(mixture.select("domain", "weight", "baseline_weight", "target_domain", "predicted_loss",

@@ -50,7 +50,17 @@ def _mixture_headline(con, study: str) -> list[str]:
     if not law or not top:
         return []
     weights = ", ".join(f"{d} {w:.2f}" for d, w in top)
-    return [f"      mixture ({law[0][0]}, mean held-out Spearman {_fmt(law[0][1], '.3f')}): {weights}, ..."]
+    out = [f"      mixture ({law[0][0]}, mean held-out Spearman {_fmt(law[0][1], '.3f')}): {weights}, ..."]
+    try:  # the chosen law's scores on held-out mixtures at other scales (extra_tests)
+        extra = con.execute("SELECT split, max(params), avg(spearman), count(*) FROM mixing_scores WHERE study = ? "
+                            "AND chosen AND split NOT IN ('test', 'seeded_split') GROUP BY split ORDER BY split",
+                            [study]).fetchall()
+    except duckdb.Error:
+        extra = []
+    for split, params, rho, n in extra:
+        size = f", {_fmt(params, '.3g')} params" if params is not None else ""
+        out.append(f"      held-out split {split}{size}: mean Spearman {_fmt(rho, '.3f')} over {n} targets")
+    return out
 
 
 def summary_lines(warehouse: Warehouse, studies: list[str], seconds: float) -> list[str]:

@@ -323,7 +323,7 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
     )
 
 
-_TOP_KEYS = {"study", "sources", "fits", "forecasts", "mixing", "computed"}
+_TOP_KEYS = {"study", "sources", "fits", "forecasts", "mixing", "computed", "crossovers"}  # crossovers: scaling.plan.crossovers
 _STUDY_KEYS = {"name", "description", "flops_convention", "group_by", "simulate", "checks"}
 CHECK_DEFAULTS = {
     "max_rmse": 0.05,               # rms of log residuals of a usable fit
@@ -363,7 +363,7 @@ def load_study(path: str | Path, *, data_roots: tuple[str | Path, ...] | list = 
     fits = raw.get("fits", [])
     if not isinstance(fits, list) or not all(isinstance(f, dict) for f in fits):
         raise SpecError("expected [[fits]] tables", study=study, field="fits")
-    for key in ("forecasts", "mixing"):
+    for key in ("forecasts", "mixing", "crossovers"):
         if not isinstance(raw.get(key, {}), dict):
             raise SpecError("expected a table", study=study, field=key)
     checks = dict(CHECK_DEFAULTS)

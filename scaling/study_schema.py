@@ -46,7 +46,8 @@ def _types() -> dict[str, dict[str, Any]]:
                                                                 "items": {"$ref": "#/$defs/source"}},
                 "fits": {"type": "array", "items": {"$ref": "#/$defs/fit"}},
                 "forecasts": {"$ref": "#/$defs/forecasts"}, "mixing": {"$ref": "#/$defs/mixing"},
-                "computed": {"type": "object", "additionalProperties": {"$ref": "#/$defs/computed"}}},
+                "computed": {"type": "object", "additionalProperties": {"$ref": "#/$defs/computed"}},
+                "crossovers": {"$ref": "#/$defs/crossovers"}},
         "study": {"name": {"type": "string", "pattern": f"^{spec.NAME_PATTERN.pattern}$",
                            "maxLength": spec.NAME_MAX_LENGTH}, "description": S,
                   "flops_convention": _enum(spec.FLOPS_CONVENTIONS), "group_by": STRS,
@@ -85,15 +86,22 @@ def _types() -> dict[str, dict[str, Any]]:
                 "objective": _enum(("huber", "least_squares", "asymmetric")), "delta": N, "space": S,
                 "n_resamples": I, "backtest_resamples": I, "holdout_fraction": N, "min_tokens": N, "filter": S,
                 "fixed": {"type": "object", "additionalProperties": N},
-                "bounds": {"type": "object", "additionalProperties": NUMS}, "seed": I},
+                "bounds": {"type": "object", "additionalProperties": NUMS}, "seed": I,
+                "holdout": {"anyOf": [S, STRS]}, "rollout_resamples": I,
+                "tie": {"type": "object", "additionalProperties": S},
+                "scale": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
+                # approaches 1 and 2 (law = "isoflop" / "envelope", scaling.plan.isoflop)
+                "budgets": {"anyOf": [_enum(("auto", "data", "grid")), NUMS]}, "n_budgets": I, "tolerance": N,
+                "min_runs": I, "n_buckets": I, "level": N},
+        "crossovers": {"budgets": NUMS, "max_flops": N, "n_grid": I, "level": N, "max_draws": I},
         "forecasts": {"budgets": NUMS, "n_budgets": I, "factor": N, "unique_tokens": N, "fixed_size": NUMS,
                       "targets": {"type": "array", "items": {"$ref": "#/$defs/target"}},
                       "downstream": {"type": "array", "items": {"$ref": "#/$defs/downstream"}}, "level": N,
                       "n_resamples": I},
-        "target": {"name": S, "params": N, "tokens": N, "unique_tokens": N, "actual_run": S, "actual": N,
+        "target": {"name": S, "params": N, "tokens": N, "tokens_per_param": N, "unique_tokens": N, "actual_run": S, "actual": N,
                    "n_layer": I, "seq_len": I, "d_model": I},
         "downstream": {"task_loss": S, "accuracy": S, "floor": N, "ceiling": N, "min_tokens_fraction": N,
-                       "n_resamples": I},
+                       "n_resamples": I, "filter": S},
         "mixing": {"laws": STRS, "targets": STRS, "n_resamples": I, "seed": I, "objective_weights": TABLE,
                    "lower": {"anyOf": [N, TABLE]}, "upper": {"anyOf": [N, TABLE]}, "unique_tokens": TABLE,
                    "planned_tokens": N, "max_epochs": N, "baseline": {"anyOf": [S, TABLE]}},
@@ -102,14 +110,15 @@ def _types() -> dict[str, dict[str, Any]]:
 
 def key_sets() -> dict[str, tuple[set[str], set[str]]]:
     """Per table of the format: (keys the loader accepts, keys it requires) — the loader's own sets."""
-    from scaling.plan import fits, forecasts, mixing
+    from scaling.plan import crossovers, fits, forecasts, isoflop, mixing
 
     return {
         "top": (spec._TOP_KEYS, {"sources"}), "study": (spec._STUDY_KEYS, set()),
         "source": (spec._SOURCE_KEYS, {"name", "kind"}), "mixture": (spec._MIXTURE_KEYS, set()),
-        "computed": (spec._COMPUTED_KEYS, set()), "fit": (fits._KEYS, {"law", "target"}),
-        "forecasts": (forecasts._KEYS, set()), "target": (forecasts._TARGET_KEYS, {"name", "params", "tokens"}),
+        "computed": (spec._COMPUTED_KEYS, set()), "fit": (fits._KEYS | isoflop._KEYS, {"law", "target"}),
+        "forecasts": (forecasts._KEYS, set()), "target": (forecasts._TARGET_KEYS, {"name", "params"}),
         "downstream": (forecasts._DOWNSTREAM_KEYS, {"task_loss", "accuracy"}), "mixing": (mixing._KEYS, set()),
+        "crossovers": (crossovers._KEYS, set()),
     }
 
 

@@ -144,6 +144,28 @@ LAW_FITS = _t(
     ("input_hash", "VARCHAR", "sha256 of the exact data fitted"),
 )
 
+ISOFLOP_OPTIMA = _t(
+    "isoflop_optima", "compute-optimal points behind Chinchilla approaches 1 and 2: per budget (isoflop) or "
+    "compute bucket (envelope), the optimal N, D and loss with intervals over run resamples",
+    STUDY, GROUP,
+    ("law", "VARCHAR", "isoflop (approach 2: parabola minimum per budget) or envelope (approach 1: lowest curve)"),
+    ("target", "VARCHAR", "metric minimized"),
+    ("flops", "DOUBLE", "compute budget under the study's convention"),
+    ("params", "DOUBLE", "compute-optimal model size N*"),
+    ("params_ci_low", "DOUBLE", "2.5th percentile of N* over run resamples that reach this budget"),
+    ("params_ci_high", "DOUBLE", "97.5th percentile of N*"),
+    ("tokens", "DOUBLE", "compute-optimal training tokens D*"),
+    ("tokens_ci_low", "DOUBLE", "2.5th percentile of D*"),
+    ("tokens_ci_high", "DOUBLE", "97.5th percentile of D*"),
+    ("tokens_per_param", "DOUBLE", "D* / N*"),
+    ("loss", "DOUBLE", "loss at the optimum L*"),
+    ("loss_ci_low", "DOUBLE", "2.5th percentile of L*"),
+    ("loss_ci_high", "DOUBLE", "97.5th percentile of L*"),
+    ("n_runs", "BIGINT", "runs at this budget"),
+    ("reached", "DOUBLE", "share of resamples with an optimum at this budget"),
+    ("run", "VARCHAR", "run on the envelope (approach 1)"),
+)
+
 BACKTESTS = _t(
     "backtests", "held-out checks and rollouts: fit without the largest-compute runs, predict them",
     STUDY, GROUP,
@@ -218,6 +240,28 @@ BACKTEST_SUMMARY = _t(
     ("verdict", "VARCHAR", "best, ok, or poor (and why) (hold-out rows only)"),
 )
 
+CROSSOVERS = _t(
+    "crossovers", "arms compared by scaling: per pair of groups, law and target, the compute where the fitted "
+    "laws cross (kind crossover) and the probability each arm is better at named budgets (kind budget)",
+    STUDY,
+    ("law", "VARCHAR", "law both arms fitted"),
+    ("target", "VARCHAR", "metric compared (lower is better)"),
+    ("group_a", "VARCHAR", "first arm (group_name)"),
+    ("group_b", "VARCHAR", "second arm"),
+    ("kind", "VARCHAR", "crossover or budget"),
+    ("flops", "DOUBLE", "crossover compute (null: none in range), or the named budget"),
+    ("flops_ci_low", "DOUBLE", "2.5th percentile of the crossover over paired draws that cross in range"),
+    ("flops_ci_high", "DOUBLE", "97.5th percentile of the crossover"),
+    ("p_cross", "DOUBLE", "share of paired draws whose laws cross in the searched range"),
+    ("predicted_a", "DOUBLE", "arm a's loss at the budget (compute-optimal for laws in N and D)"),
+    ("predicted_b", "DOUBLE", "arm b's loss at the budget"),
+    ("p_a_better", "DOUBLE", "share of paired draws in which arm a has the lower loss at the budget"),
+    ("n_draws", "BIGINT", "paired bootstrap draws used"),
+    ("flops_searched_low", "DOUBLE", "smallest compute searched (smallest observed)"),
+    ("flops_searched_high", "DOUBLE", "largest compute searched"),
+    ("note", "VARCHAR", "which arm leads where, or 'none in range'"),
+)
+
 MIXTURE_POINTS = _t(
     "mixture_points", "mixture experiments in long form: one row per run x domain weight or target loss",
     STUDY,
@@ -249,6 +293,37 @@ MIXING_LAWS = _t(
     ("n_test", "BIGINT", "mixtures held out"),
 )
 
+MIXING_SCORES = _t(
+    "mixing_scores", "held-out scores of every mixing law and target domain on every held-out split "
+    "(the test mixtures and each extra_tests scale)",
+    STUDY,
+    ("split", "VARCHAR", "held-out split: test, an extra_tests split (e.g. another model scale), or seeded_split"),
+    ("law", "VARCHAR", "mixing law"),
+    ("target_domain", "VARCHAR", "validation domain predicted"),
+    ("n", "BIGINT", "held-out mixtures"),
+    ("spearman", "DOUBLE", "Spearman rank correlation of predicted and actual losses"),
+    ("kendall", "DOUBLE", "Kendall rank correlation (tau-b)"),
+    ("mae", "DOUBLE", "mean absolute error"),
+    ("rmse", "DOUBLE", "root mean squared error"),
+    ("bias", "DOUBLE", "mean of predicted - actual"),
+    ("params", "DOUBLE", "model size of the split's runs, when given"),
+    ("chosen", "BOOLEAN", "the law the study optimizes (best mean held-out Spearman on the test split)"),
+)
+
+MIXTURE_PREDICTIONS = _t(
+    "mixture_predictions", "every held-out mixture run's predicted and actual loss, per law and target domain",
+    STUDY,
+    ("split", "VARCHAR", "held-out split"),
+    ("law", "VARCHAR", "mixing law"),
+    ("target_domain", "VARCHAR", "validation domain"),
+    ("run", "VARCHAR", "mixture run id"),
+    ("actual", "DOUBLE", "observed loss"),
+    ("predicted", "DOUBLE", "predicted loss"),
+    ("ci_low", "DOUBLE", "2.5th percentile over bootstrap refits (parameter uncertainty only)"),
+    ("ci_high", "DOUBLE", "97.5th percentile over bootstrap refits"),
+    ("error", "DOUBLE", "predicted - actual"),
+)
+
 OPTIMAL_MIXTURES = _t(
     "optimal_mixtures", "proposed mixture per objective with predicted per-domain losses, beside a baseline",
     STUDY,
@@ -268,6 +343,6 @@ OPTIMAL_MIXTURES = _t(
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (RUNS, POINTS, QUARANTINE, LAW_FITS, BACKTESTS, LAW_DRAWS, FORECASTS, BACKTEST_SUMMARY,
-              MIXTURE_POINTS, MIXING_LAWS, OPTIMAL_MIXTURES)
+    for t in (RUNS, POINTS, QUARANTINE, LAW_FITS, ISOFLOP_OPTIMA, BACKTESTS, LAW_DRAWS, FORECASTS, BACKTEST_SUMMARY, CROSSOVERS,
+              MIXTURE_POINTS, MIXING_LAWS, MIXING_SCORES, MIXTURE_PREDICTIONS, OPTIMAL_MIXTURES)
 }

@@ -8,7 +8,13 @@ Approach 2 (isoFLOP profiles): at fixed compute budgets every run is interpolate
 (single-point runs count when within ``tolerance`` of it); a parabola of loss in log N gives the
 minimum, hence N_opt(C) and D_opt(C), then the same power-law fits.
 
-Intervals on a and b come from resampling runs with replacement.
+Budgets for approach 2 are log-spaced over the runs' final compute, or the budgets the runs
+share (``budgets="data"``: IsoFLOP grids and digitised figures, where every run ends near one
+of a few budgets), or given.
+
+Intervals come from resampling runs with replacement: on the exponents a and b, on the
+coefficients, and on every budget's optimum N*, D* and loss* (percentiles over the resamples
+that reach that budget).
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ from ..errors import FitError
 
 @dataclass
 class PowerFit:
-    """X_opt = exp(log_coef) · C^exponent, with a bootstrap interval on the exponent."""
+    """X_opt = exp(log_coef) · C^exponent, with bootstrap intervals on the exponent and log_coef."""
 
     exponent: float
     log_coef: float
     interval: tuple[float, float] = (float("nan"), float("nan"))
+    log_coef_interval: tuple[float, float] = (float("nan"), float("nan"))
 
     def __call__(self, flops):
         return np.exp(self.log_coef) * np.asarray(flops, dtype=float) ** self.exponent
@@ -37,6 +44,9 @@ class ApproachResult:
     params_opt: PowerFit  # N_opt(C): exponent a
     tokens_opt: PowerFit  # D_opt(C): exponent b
     points: list[dict] = field(default_factory=list)  # envelope points (approach 1) or per-budget minima (2)
+    draws: np.ndarray | None = None  # (n_ok, 4): a, log_coef of N_opt, b, log_coef of D_opt per resample
+    n_failed: int = 0  # resamples that gave fewer than two compute values
+    skipped: list[dict] = field(default_factory=list)  # budgets without a usable minimum, with the reason
 
     @property
     def a(self) -> float:
@@ -82,38 +92,54 @@ def _fit_power(lc, lx):
     return float(slope), float(icpt)
 
 
-def _approach1(curves, counts, grid, tol, min_runs):
+def _table(curves, lcs, tol):
+    """Per compute value: (lc, run indices, log N, log D, loss) of every run reaching it. The
+    interpolation does not depend on the resample, so it is done once."""
+    out = []
+    for lc in lcs:
+        hits = [(j, v) for j, cur in enumerate(curves) for v in [_interp(cur, lc, tol)] if v is not None]
+        idx = np.array([j for j, _ in hits], dtype=int)
+        vals = np.array([v for _, v in hits], dtype=float).reshape(-1, 3)
+        out.append((float(lc), idx, vals[:, 0], vals[:, 1], vals[:, 2]))
+    return out
+
+
+def _approach1(table, counts, names, min_runs):
     pts = []
-    for lc in grid:
-        cands = [(v, cur[0]) for cur, k in zip(curves, counts) if k > 0
-                 for v in [_interp(cur, lc, tol)] if v is not None]
-        if len(cands) < min_runs:
+    for lc, idx, ln, ld, l in table:
+        keep = counts[idx] > 0
+        if keep.sum() < min_runs:
             continue
-        (ln, ld, l), run = min(cands, key=lambda t: t[0][2])
-        pts.append({"flops": float(np.exp(lc)), "loss": float(l), "params": float(np.exp(ln)),
-                    "tokens": float(np.exp(ld)), "run": run, "n_runs": len(cands)})
+        j = int(np.flatnonzero(keep)[np.argmin(l[keep])])
+        pts.append({"flops": float(np.exp(lc)), "loss": float(l[j]), "params": float(np.exp(ln[j])),
+                    "tokens": float(np.exp(ld[j])), "run": names[idx[j]], "n_runs": int(keep.sum())})
     return pts
 
 
-def _approach2(curves, counts, budgets, tol, min_runs):
+def _approach2(table, counts, min_runs, skipped=None):
     pts = []
-    for lc in budgets:
-        rows = [(v, k) for cur, k in zip(curves, counts) if k > 0 for v in [_interp(cur, lc, tol)] if v is not None]
-        if len({round(float(v[0]), 9) for v, _ in rows}) < max(3, min_runs):
+    for lc, idx, ln, ld, l in table:
+        keep = counts[idx] > 0
+        ln, ld, l, k = ln[keep], ld[keep], l[keep], counts[idx][keep]
+        if len(np.unique(np.round(ln, 9))) < max(3, min_runs):
+            if skipped is not None:
+                skipped.append({"flops": float(np.exp(lc)), "reason": f"{ln.size} runs reach it, "
+                                f"fewer than {max(3, min_runs)} sizes"})
             continue
-        ln = np.array([v[0] for v, _ in rows])
-        ld = np.array([v[1] for v, _ in rows])
-        l = np.array([v[2] for v, _ in rows])
-        w = np.sqrt(np.array([k for _, k in rows], dtype=float))
+        w = np.sqrt(k.astype(float))
         a2, a1, a0 = np.polyfit(ln, l, 2, w=w)
         if not a2 > 0:
+            if skipped is not None:
+                skipped.append({"flops": float(np.exp(lc)), "reason": "the parabola in log N opens downward"})
             continue
         x = -a1 / (2 * a2)
         if x < ln.min() - 0.5 or x > ln.max() + 0.5:  # minimum far outside the sizes tried
+            if skipped is not None:
+                skipped.append({"flops": float(np.exp(lc)), "reason": "the minimum lies outside the sizes tried"})
             continue
         s, i = np.polyfit(ln, ld, 1, w=w)
         pts.append({"flops": float(np.exp(lc)), "params_opt": float(np.exp(x)), "tokens_opt": float(np.exp(s * x + i)),
-                    "loss_opt": float(a0 + a1 * x + a2 * x * x), "n_runs": len(rows)})
+                    "loss_opt": float(a0 + a1 * x + a2 * x * x), "n_runs": int(ln.size)})
     return pts
 
 
@@ -126,17 +152,86 @@ def _exponents(pts, nkey, dkey):
     return _fit_power(lc, np.log([p[nkey] for p in pts])), _fit_power(lc, np.log([p[dkey] for p in pts]))
 
 
+def shared_budgets(final_flops, *, tolerance: float = 0.1, min_runs: int = 3) -> np.ndarray:
+    """Compute budgets the runs share, from each run's final compute.
+
+    Greedy mode-finding in log compute: the run with the most others within log(1 + tolerance)
+    of it seeds a budget, at the geometric mean of that neighbourhood, whose runs are then taken
+    out; repeated while a neighbourhood holds at least ``min_runs`` runs. An IsoFLOP grid
+    (Hoffmann et al. 2022, Fig. 3) or a digitised figure (Besiroglu et al. 2024) has a few such
+    budgets; a sweep over N x D mostly has none.
+    """
+    lc = np.sort(np.log(np.asarray(final_flops, dtype=float).ravel()))
+    tol = float(np.log1p(tolerance))
+    out = []
+    while lc.size >= min_runs:
+        near = np.abs(lc[:, None] - lc[None, :]) <= tol
+        counts = near.sum(axis=1)
+        i = int(np.argmax(counts))
+        if counts[i] < min_runs:
+            break
+        members = near[i]
+        centre = float(lc[members].mean())
+        members = np.abs(lc - centre) <= tol  # recentre, so the budget sits in the middle of its runs
+        if members.sum() < min_runs:
+            members = near[i]
+        out.append(float(np.exp(lc[members].mean())))
+        lc = lc[~members]
+    return np.sort(np.array(out))
+
+
+def _finals(curves) -> np.ndarray:
+    return np.exp([cur[1][-1] for cur in curves])
+
+
+def choose_budgets(curves, budgets, n_budgets: int, tolerance: float, min_runs: int) -> tuple[np.ndarray, str]:
+    """Log budgets for approach 2 and where they came from ("given", "data" or "grid").
+
+    budgets: a sequence of FLOPs (given); "data" (the budgets the runs share, see
+    ``shared_budgets``); "auto" (shared budgets when at least two of them hold half the runs,
+    else the grid); None (the grid: ``n_budgets`` log-spaced between the 10th and 90th
+    percentile of the runs' final compute).
+    """
+    finals = _finals(curves)
+    if budgets is not None and not isinstance(budgets, str):
+        b = np.asarray(budgets, dtype=float).ravel()
+        if b.size == 0 or np.any(~np.isfinite(b) | (b <= 0)):
+            raise FitError(f"expected positive finite budgets, got {list(b)}", field="budgets")
+        return np.log(np.sort(b)), "given"
+    if budgets in ("data", "auto"):
+        shared = shared_budgets(finals, tolerance=tolerance, min_runs=max(3, min_runs))
+        tol = np.log1p(tolerance)
+        covered = sum(bool(np.any(np.abs(np.log(f) - np.log(shared)) <= tol)) for f in finals) if shared.size else 0
+        if budgets == "data":
+            if shared.size == 0:
+                raise FitError(f"the runs share no compute budget: no {max(3, min_runs)} runs end within "
+                               f"{tolerance:.0%} of each other's compute", field="budgets")
+            return np.log(shared), "data"
+        if shared.size >= 2 and covered >= 0.5 * finals.size:
+            return np.log(shared), "data"
+    elif budgets is not None:
+        raise FitError(f"expected budgets as FLOPs, 'data' or 'auto', got {budgets!r}", field="budgets")
+    lf = np.log(finals)
+    return np.linspace(np.quantile(lf, 0.1), np.quantile(lf, 0.9), n_budgets), "grid"
+
+
 def isoflop(N, D, loss, runs=None, *, flops=None, n_buckets: int = 40, n_budgets: int = 8,
-            tolerance: float = 0.1, min_runs: int = 3, n_resamples: int = 200, level: float = 0.95,
-            seed: int = 0) -> IsoflopResult:
-    """Approaches 1 and 2 on runs of parameters ``N``, tokens ``D`` and ``loss`` (one row per point).
+            budgets=None, tolerance: float = 0.1, min_runs: int = 3, n_resamples: int = 200,
+            level: float = 0.95, seed: int = 0, approaches=(1, 2)) -> IsoflopResult:
+    """Approaches 1 and 2 (Hoffmann et al. 2022) on runs of parameters ``N``, tokens ``D`` and ``loss``.
+
+    Approach 1: L_env(C) = min over runs of L_run(C); N_opt(C), D_opt(C) are the size and tokens of
+    the run on the envelope. Approach 2: at each budget C_i, L ≈ a0 + a1·ln N + a2·(ln N)^2 over the
+    runs at C_i, ln N*_i = -a1 / (2 a2). Both then fit N_opt = k_N·C^a and D_opt = k_D·C^b by least
+    squares in logs.
 
     runs: run id per point (several points per run = a training curve; ``None``: one point per
     run). flops: compute per point (default 6·N·D). n_buckets: log-spaced compute values for the
-    envelope (approach 1); n_budgets: isoFLOP budgets (approach 2), log-spaced between the 10th and
-    90th percentile of the runs' final compute. tolerance: relative compute window within which a single-point run counts
-    at a budget. min_runs: fewest runs at a compute value for it to be used. Intervals on the
-    exponents a (N_opt ∝ C^a) and b (D_opt ∝ C^b) come from ``n_resamples`` run resamples.
+    envelope (approach 1). budgets: approach 2's budgets (see ``choose_budgets``; default the grid
+    of ``n_budgets``). tolerance: relative compute window within which a single-point run counts at
+    a budget. min_runs: fewest runs at a compute value for it to be used. Intervals on the
+    exponents, the coefficients and every budget's optimum come from ``n_resamples`` run resamples.
+    approaches: which of 1 and 2 to run (the other is ``None`` in the result).
     """
     N, D, L = (np.asarray(v, dtype=float).ravel() for v in (N, D, loss))
     n = L.size
@@ -153,43 +248,66 @@ def isoflop(N, D, loss, runs=None, *, flops=None, n_buckets: int = 40, n_budgets
     tol = float(np.log1p(tolerance))
     lC = np.log(C)
     grid = np.linspace(lC.min(), lC.max(), n_buckets)
-    finals = np.array([cur[1][-1] for cur in curves])
-    budgets = np.linspace(np.quantile(finals, 0.1), np.quantile(finals, 0.9), n_budgets)
+    lbudgets, budget_source = choose_budgets(curves, budgets, n_budgets, tolerance, min_runs)
     ones = np.ones(len(curves))
+    keys = {1: ("params", "tokens", "loss"), 2: ("params_opt", "tokens_opt", "loss_opt")}
 
-    def run_both(counts):
-        return (_approach1(curves, counts, grid, tol, min_runs), _approach2(curves, counts, budgets, tol, min_runs))
-
-    p1, p2 = run_both(ones)
+    skipped: list[dict] = []
+    do1, do2 = 1 in approaches, 2 in approaches
+    t1 = _table(curves, grid, tol) if do1 else []
+    # Budgets the runs share are where they ended: only each run's final point is an isoFLOP point
+    # there (an earlier checkpoint of a longer run has not finished its schedule).
+    finals = [(r, c[-1:], n[-1:], d[-1:], l[-1:]) for r, c, n, d, l in curves]
+    t2 = _table(finals if budget_source == "data" else curves, lbudgets, tol) if do2 else []
+    names = [cur[0] for cur in curves]
+    p1 = _approach1(t1, ones, names, min_runs) if do1 else []
+    p2 = _approach2(t2, ones, min_runs, skipped) if do2 else []
     rng = np.random.default_rng(seed)
     draws = {1: [], 2: []}
     failed = {1: 0, 2: 0}
+    # per compute value (bucket or budget): draws of (ln N, ln D, loss), nan where a resample misses it
+    at = {1: {p["flops"]: [] for p in p1}, 2: {p["flops"]: [] for p in p2}}
     for _ in range(n_resamples):
         counts = np.bincount(rng.integers(0, len(curves), len(curves)), minlength=len(curves))
-        for k, pts in zip((1, 2), run_both(counts)):
-            e = _exponents(pts, *(("params", "tokens") if k == 1 else ("params_opt", "tokens_opt")))
+        for k, pts in ((1, _approach1(t1, counts, names, min_runs) if do1 else None),
+                       (2, _approach2(t2, counts, min_runs) if do2 else None)):
+            if pts is None:
+                continue
+            e = _exponents(pts, *keys[k][:2])
             if e is None:
                 failed[k] += 1
             else:
-                draws[k].append((e[0][0], e[1][0]))
-    q = [(1 - level) / 2, (1 + level) / 2]
+                draws[k].append((e[0][0], e[0][1], e[1][0], e[1][1]))
+            got = {p["flops"]: p for p in pts}
+            for c, acc in at[k].items():
+                p = got.get(c)
+                acc.append((np.log(p[keys[k][0]]), np.log(p[keys[k][1]]), p[keys[k][2]]) if p else (np.nan,) * 3)
 
-    def result(k, pts, keys):
-        e = _exponents(pts, *keys)
+    from ..forecast.draws import percentile_interval  # the one percentile helper (imports scaling.fit)
+
+    def result(k, pts):
+        e = _exponents(pts, *keys[k][:2])
         if e is None:
             return None
-        ia = ib = (float("nan"), float("nan"))
-        if draws[k]:
-            d = np.array(draws[k])
-            ia = tuple(float(v) for v in np.quantile(d[:, 0], q))
-            ib = tuple(float(v) for v in np.quantile(d[:, 1], q))
-        return ApproachResult(PowerFit(e[0][0], e[0][1], ia), PowerFit(e[1][0], e[1][1], ib), pts)
+        d = np.array(draws[k]) if draws[k] else np.full((0, 4), np.nan)
+        iv = [tuple(float(v) for v in percentile_interval(d[:, j], level)) if d.size else (np.nan, np.nan)
+              for j in range(4)]
+        for p in pts:
+            a = np.array(at[k][p["flops"]]) if at[k][p["flops"]] else np.full((0, 3), np.nan)
+            for j, name in enumerate(keys[k]):
+                v = a[:, j] if a.size else np.array([np.nan])
+                lo, hi = percentile_interval(np.exp(v) if j < 2 else v, level)
+                p[f"{name}_ci_low"], p[f"{name}_ci_high"] = float(lo), float(hi)
+            p["reached"] = float(np.mean(np.isfinite(a[:, 0]))) if a.size else float("nan")
+        return ApproachResult(PowerFit(e[0][0], e[0][1], iv[0], iv[1]), PowerFit(e[1][0], e[1][1], iv[2], iv[3]),
+                              pts, draws=d, n_failed=failed[k], skipped=skipped if k == 2 else [])
 
     return IsoflopResult(
-        approach1=result(1, p1, ("params", "tokens")),
-        approach2=result(2, p2, ("params_opt", "tokens_opt")),
+        approach1=result(1, p1),
+        approach2=result(2, p2),
         n_runs=len(curves), n_resamples=n_resamples, n_failed=failed,
         settings={"n_buckets": n_buckets, "n_budgets": n_budgets, "tolerance": tolerance,
-                  "min_runs": min_runs, "level": level, "seed": seed,
+                  "min_runs": min_runs, "level": level, "seed": seed, "budgets": budget_source,
+                  "budget_values": [float(v) for v in np.exp(lbudgets)],
                   "flops": "6*N*D" if flops is None else "given"},
     )

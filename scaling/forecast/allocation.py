@@ -36,7 +36,8 @@ class Allocation:
 
 
 def _is_chinchilla(law: Law) -> bool:
-    return law.name == "chinchilla"
+    """The closed form holds for Chinchilla's own parameters (not rescaled inputs or tied ones)."""
+    return law.name == "chinchilla" and not law.input_scale and not law.ties
 
 
 def optimal_allocation(law: Law, params: Mapping[str, object], flops, *,

@@ -73,6 +73,8 @@ class Law:
     space: str = "log"
     data_bounds: Callable[[Arrays, np.ndarray], dict] | None = None
     defaults: Mapping[str, float] = field(default_factory=dict)
+    input_scale: Mapping[str, float] = field(default_factory=dict)  # inputs divided by these (scaling.laws.transform)
+    ties: Mapping[str, str] = field(default_factory=dict)  # parameter -> the parameter it equals
 
     @property
     def param_names(self) -> tuple[str, ...]:

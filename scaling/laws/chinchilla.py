@@ -125,3 +125,37 @@ data_constrained = Law(
     reference="Muennighoff et al. 2023, Scaling Data-Constrained Language Models (published R_D*=15.4, R_N*=5.3)",
     defaults={"R_D_star": 15.4, "R_N_star": 5.3},
 )
+
+
+def _overtraining_terms(X, p):
+    lc = np.log(6.0) + np.log(X["params"]) + np.log(X["tokens"])  # C = 6·N·D
+    lm = np.log(X["tokens"]) - np.log(X["params"])  # M = D/N, tokens per parameter
+    return lc, lm, np.exp(p["eta"] * (lm - lc)), np.exp(-p["eta"] * (lm + lc))
+
+
+def _overtraining_fn(X, p):
+    _, _, t1, t2 = _overtraining_terms(X, p)
+    return p["E"] + p["a"] * t1 + p["b"] * t2
+
+
+def _overtraining_grad(X, p):
+    lc, lm, t1, t2 = _overtraining_terms(X, p)
+    return {"E": np.ones_like(t1), "a": t1, "b": t2,
+            "eta": p["a"] * t1 * (lm - lc) - p["b"] * t2 * (lm + lc)}
+
+
+overtraining = Law(
+    name="overtraining",
+    variables=("params", "tokens"),
+    params=(
+        Param("E", (0.0, np.inf), linear=True),
+        Param("a", (0.0, np.inf), **_COEF),
+        Param("b", (0.0, np.inf), **_COEF),
+        Param("eta", (0.0, 5.0), grid=(0.01, 1.0), plausible=(0.005, 1.0), exponent=True),
+    ),
+    fn=_overtraining_fn,
+    grad=_overtraining_grad,
+    formula="L(C, M) = E + (a·M^eta + b·M^-eta)·C^-eta, C = 6·N·D, M = D/N",
+    reference=("Gadre et al. 2024, Language models scale reliably with over-training and on downstream tasks, "
+               "eq. 4 (Chinchilla's form with alpha = beta = 2·eta, a = A·6^eta, b = B·6^eta)"),
+)

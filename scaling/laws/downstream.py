@@ -62,3 +62,34 @@ downstream_sigmoid = Law(
     space="linear",
     data_bounds=_sigmoid_hints,
 )
+
+
+def _rising_fn(X, p):
+    s = expit(p["k"] * (np.log(X["flops"]) - p["log_C0"]))
+    return p["floor"] + (p["ceiling"] - p["floor"]) * s
+
+
+def _rising_hints(X, y):
+    lx = np.log(np.asarray(X["flops"], dtype=float))
+    span = float(lx.max() - lx.min()) or 1.0
+    return {"log_C0": {"grid": (float(lx.min()) - 0.5 * span, float(lx.max()) + 1.0 * span)},
+            "k": {"grid": (0.3 / span, 30.0 / span)}}
+
+
+accuracy_sigmoid_flops = Law(
+    name="accuracy_sigmoid_flops",
+    variables=("flops",),
+    params=(
+        Param("floor", (0.0, 1.0), linear=True),
+        Param("ceiling", (0.0, 1.0), linear=True),
+        Param("k", (0.0, np.inf), log=True, grid=(0.05, 5.0)),
+        Param("log_C0", (-np.inf, np.inf), grid=(30.0, 70.0)),
+    ),
+    fn=_rising_fn,
+    formula="acc = floor + (ceiling - floor) / (1 + exp(-k * (ln C - log_C0))): accuracy rising with compute "
+            "to a ceiling",
+    reference="Owen 2024, How predictable is language model benchmark performance?; Ruan et al. 2024, "
+              "Observational Scaling Laws (sigmoid link)",
+    space="linear",
+    data_bounds=_rising_hints,
+)

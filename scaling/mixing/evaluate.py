@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import kendalltau, spearmanr
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,22 @@ def score_heldout(law: str, target: str, predicted: np.ndarray, observed: np.nda
     else:
         rho = float(spearmanr(predicted, observed).statistic)
     return HeldoutScore(law, target, rho, float(np.mean(np.abs(predicted - observed))), len(observed))
+
+
+def heldout_metrics(predicted: np.ndarray, observed: np.ndarray) -> dict:
+    """Every score of a held-out split: n, Spearman rho, Kendall tau, MAE, RMSE and the mean
+    signed error (bias); rank correlations are NaN below 3 mixtures."""
+    predicted = np.asarray(predicted, dtype=float)
+    observed = np.asarray(observed, dtype=float)
+    n = int(observed.size)
+    few = n < 3 or np.ptp(observed) == 0 or np.ptp(predicted) == 0
+    err = predicted - observed
+    return {"n": n,
+            "spearman": float("nan") if few else float(spearmanr(predicted, observed).statistic),
+            "kendall": float("nan") if few else float(kendalltau(predicted, observed).statistic),
+            "mae": float(np.mean(np.abs(err))) if n else float("nan"),
+            "rmse": float(np.sqrt(np.mean(err ** 2))) if n else float("nan"),
+            "bias": float(np.mean(err)) if n else float("nan")}
 
 
 def seeded_split(n_runs: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -79,6 +79,22 @@ def isoflop_figure(path: Path, study: str, target: str, points: pl.DataFrame, ru
         if profiles else None
 
 
+def isoflop_group_figure(path: Path, study: str, fit) -> Path | None:
+    """The isoFLOP profiles of one group (an approach-2 ``IsoflopFit``), with each budget's
+    minimum and its interval over run resamples."""
+    if fit.result is None or fit.plan.law != "isoflop" or not fit.result.points:
+        return None
+    a = fit.profiles
+    minima = fit.result.points
+    profiles = isoflop_profiles(a["params"], a["tokens"], a["y"], a["run"], budgets=[m["flops"] for m in minima],
+                                flops=a["flops"], tolerance=fit.plan.tolerance)
+    profiles = [p for p in profiles if len(p["params"]) >= 3]
+    group = f" [{fit.group}]" if fit.group else ""
+    return plot_isoflop(path, profiles, minima=minima,
+                        title=f"{study}{group}: isoFLOP profiles ({fit.plan.target}), "
+                              f"a = {fit.result.a:.3f}, b = {fit.result.b:.3f}") if profiles else None
+
+
 def backtest_figure(path: Path, study: str, backtests: pl.DataFrame) -> Path | None:
     if backtests.height == 0:
         return None

@@ -18,8 +18,13 @@
     min_tokens = 0            # drop points below this many tokens (e.g. warm-up)
     filter = "..."            # SQL expression over points columns
     fixed = { ... }           # parameters held fixed
+    tie = { beta = "alpha" }  # parameters set equal to another (one exponent for both terms)
+    scale = { params = 1e6, tokens = 1e9 }   # fit on N/1e6, D/1e9: coefficients in a paper's units
     bounds = { alpha = [0, 2] }
     seed = 0
+
+``law = "isoflop"`` and ``law = "envelope"`` (Chinchilla approaches 2 and 1) take other keys:
+see ``scaling/plan/isoflop.py``.
 
 Without ``[[fits]]``, a study whose runs know N and D fits chinchilla, kaplan and a power law
 in compute to the final points of its loss metric.
@@ -34,12 +39,12 @@ import polars as pl
 
 from scaling.expressions import parse_column_expression
 from scaling.errors import SpecError
-from scaling.laws import get_law
+from scaling.laws import configure, get_law
 from scaling.spec import StudySpec
 
 _KEYS = {"law", "target", "points", "x_metric", "by_run", "objective", "delta", "space", "n_resamples",
          "holdout_fraction", "min_tokens", "filter", "fixed", "bounds", "seed", "backtest_resamples",
-         "holdout", "rollout_resamples"}
+         "holdout", "rollout_resamples", "tie", "scale"}
 DEFAULT_LAWS = ("chinchilla", "kaplan", "power_law_flops")
 LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")
 
@@ -64,6 +69,12 @@ class FitPlan:
     fixed: dict[str, float] = field(default_factory=dict)
     bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
     seed: int = 0
+    tie: dict[str, str] = field(default_factory=dict)
+    scale: dict[str, float] = field(default_factory=dict)
+
+    def law_object(self):
+        """The law as fitted: the zoo's law with ``scale`` and ``tie`` applied."""
+        return configure(get_law(self.law), tie=self.tie, scale=self.scale)
 
     def settings(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in ("law", "target")}
@@ -90,6 +101,19 @@ def _plan(raw: dict, study: str, i: int) -> FitPlan:
     for name in list(bounds) + list(raw.get("fixed") or {}):
         if name not in law.param_names:
             raise SpecError(f"law {law.name!r} has no parameter {name!r}; it has {list(law.param_names)}", **where)
+    tie = raw.get("tie") or {}
+    scale = raw.get("scale") or {}
+    if not isinstance(tie, dict) or not all(isinstance(v, str) for v in tie.values()):
+        raise SpecError('tie must be a table of parameter = "parameter", e.g. tie = { beta = "alpha" }', **where)
+    if not isinstance(scale, dict):
+        raise SpecError("scale must be a table of variable = divisor, e.g. scale = { params = 1e6 }", **where)
+    both = set(tie) & set(raw.get("fixed") or {})
+    if both:
+        raise SpecError(f"parameter {sorted(both)[0]!r} is both tied and fixed", **where)
+    try:
+        configure(law, tie=tie, scale=scale)
+    except SpecError as exc:
+        raise SpecError(str(exc.args[0]) if exc.args else str(exc), **where) from None
     return FitPlan(
         law=raw["law"], target=str(raw["target"]), points=points, x_metric=raw.get("x_metric"),
         by_run=bool(raw.get("by_run", False)), objective=raw.get("objective", "huber"),
@@ -98,7 +122,8 @@ def _plan(raw: dict, study: str, i: int) -> FitPlan:
         rollout_resamples=int(raw.get("rollout_resamples", 100)), holdout=holdout,
         holdout_fraction=float(raw.get("holdout_fraction", 0.2)), min_tokens=float(raw.get("min_tokens", 0.0)),
         filter=raw.get("filter"), fixed={k: float(v) for k, v in (raw.get("fixed") or {}).items()},
-        bounds=bounds, seed=int(raw.get("seed", 0)),
+        bounds=bounds, seed=int(raw.get("seed", 0)), tie=dict(tie),
+        scale={k: float(v) for k, v in scale.items()},
     )
 
 
@@ -159,9 +184,23 @@ def default_target(points: pl.DataFrame) -> str | None:
     return "loss" if "loss" in metrics else metrics[0]
 
 
+def _check_direction(plan: FitPlan, points: pl.DataFrame, study: str, i: int) -> FitPlan:
+    """Accuracies rise with scale: a loss law (decreasing in N, D or C towards a floor) fitted to an
+    accuracy would return a flat, meaningless fit, so it is refused with the laws that fit."""
+    law = get_law(plan.law)
+    units = set(points.filter(pl.col("metric") == plan.target)["unit"].to_list()) if "unit" in points.columns else set()
+    if "accuracy" in units and law.space == "log" and set(law.variables) <= {"params", "tokens", "flops",
+                                                                              "unique_tokens"}:
+        raise SpecError(f"target {plan.target!r} is an accuracy, which rises with scale; law {plan.law!r} "
+                        f"decreases to a floor. Fit 'accuracy_sigmoid_flops' (accuracy rising with compute to a "
+                        f"ceiling), or 'downstream_sigmoid' with x_metric = a loss", study=study, field=f"fits[{i}]")
+    return plan
+
+
 def plan_fits(study: StudySpec, points: pl.DataFrame, runs: pl.DataFrame) -> list[FitPlan]:
-    if study.fits:
-        return [_plan(f, study.name, i) for i, f in enumerate(study.fits)]
+    if study.fits:  # approaches 1 and 2 ("envelope", "isoflop") are planned by scaling.plan.isoflop
+        return [_check_direction(_plan(f, study.name, i), points, study.name, i) for i, f in enumerate(study.fits)
+                if f.get("law") not in ("envelope", "isoflop")]
     if points.height == 0 or runs.filter(pl.col("params").is_not_null()).height < 4:
         return []
     target = default_target(points)

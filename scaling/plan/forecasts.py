@@ -7,6 +7,8 @@
     unique_tokens = 1e11     # data-constrained allocation with this many unique tokens (data_constrained law)
     fixed_size = [1e9]       # loss as tokens grow for these model sizes
     targets = [ { name = "7B-4T", params = 6.9e9, tokens = 4e12, actual_run = "peteish7_eval_anneal" } ]
+    # or indexed by size and tokens per parameter M = D/N (over-training, Gadre et al. 2024):
+    # targets = [ { name = "1.4B x M=640", params = 1.4e9, tokens_per_param = 640 } ]
     downstream = [ { task_loss = "bpb_taskA", accuracy = "acc_taskA", floor = 0.25 } ]
                              # optional `filter` (SQL over points); default: the study's [[fits]] filter
 
@@ -40,7 +42,8 @@ from scaling.plan.scope import FitScope, study_scope
 
 _KEYS = {"budgets", "n_budgets", "factor", "unique_tokens", "fixed_size", "targets", "downstream", "level",
          "n_resamples"}
-_TARGET_KEYS = {"name", "params", "tokens", "unique_tokens", "actual_run", "actual", "n_layer", "seq_len", "d_model"}
+_TARGET_KEYS = {"name", "params", "tokens", "tokens_per_param", "unique_tokens", "actual_run", "actual", "n_layer",
+                "seq_len", "d_model"}
 _DOWNSTREAM_KEYS = {"task_loss", "accuracy", "floor", "ceiling", "min_tokens_fraction", "n_resamples", "filter"}
 
 
@@ -59,8 +62,9 @@ def check_forecast_spec(spec: dict, study: str) -> dict:
                             field=f"forecasts.{key}")
     for i, t in enumerate(spec.get("targets", [])):
         bad = set(t) - _TARGET_KEYS
-        if bad or "name" not in t or "params" not in t or "tokens" not in t:
-            raise SpecError(f"a target needs name, params and tokens (known keys {sorted(_TARGET_KEYS)}; "
+        if bad or "name" not in t or "params" not in t or (("tokens" in t) == ("tokens_per_param" in t)):
+            raise SpecError(f"a target needs name, params and one of tokens or tokens_per_param "
+                            f"(known keys {sorted(_TARGET_KEYS)}; "
                             f"unknown {sorted(bad)})", study=study, field=f"forecasts.targets[{i}]")
     for d in spec.get("downstream", []):
         bad = set(d) - _DOWNSTREAM_KEYS
@@ -93,6 +97,8 @@ def _targets(spec: dict, points: pl.DataFrame, metric: str, convention: str,
     out = []
     for t in spec.get("targets", []):
         row = {k: t[k] for k in ("name", "params", "tokens", "unique_tokens") if k in t}
+        if "tokens_per_param" in t:  # a target indexed by (N, M): D = M·N
+            row["tokens"] = float(t["tokens_per_param"]) * float(t["params"])
         actual = t.get("actual")
         if actual is None and t.get("actual_run"):
             # the run's point at the target's tokens when it has one (a checkpoint before the end), else its last

@@ -14,6 +14,8 @@
     baseline = "natural"                            # "natural", "uniform" or { domain = weight }
 
 The law optimized is the one with the best mean held-out Spearman correlation over the targets.
+Every held-out split (``test`` and each ``extra_tests`` scale) is scored for every law and target
+(`mixing_scores`), and every held-out run's predicted and actual loss is kept (`mixture_predictions`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import polars as pl
 
 from scaling.errors import SpecError
 from scaling.mixing import fit_mixing_study, optimize_mixture
-from scaling.mixing.evaluate import score_heldout
+from scaling.mixing.evaluate import heldout_metrics, score_heldout
 
 _KEYS = {"laws", "targets", "n_resamples", "seed", "objective_weights", "lower", "upper", "unique_tokens",
          "planned_tokens", "max_epochs", "baseline"}
@@ -37,6 +39,8 @@ class StudyMixing:
     law_rows: list[dict] = field(default_factory=list)
     mixture_rows: list[dict] = field(default_factory=list)
     extra_scores: list[dict] = field(default_factory=list)
+    score_rows: list[dict] = field(default_factory=list)  # `mixing_scores`: every law x target x held-out split
+    prediction_rows: list[dict] = field(default_factory=list)  # `mixture_predictions`: every held-out run
     heldout: dict = field(default_factory=dict)  # domain -> (actual, predicted) of the best law on the test split
     best_law: str | None = None
     messages: list[str] = field(default_factory=list)
@@ -78,17 +82,33 @@ def mixing_study(study: str, spec: dict, mixture_points: pl.DataFrame) -> StudyM
     if "test" in splits:
         pred = result.predict(kw["test_weights"], law=out.best_law)
         out.heldout = {t: (kw["test_losses"][:, k], pred.loss[:, k]) for k, t in enumerate(targets)}
-    for split in splits:
-        if split in ("train", "test"):
-            continue
-        _, Wx = _matrix(mixture_points, split, "weight", domains)
-        _, Lx = _matrix(mixture_points, split, "loss", targets)
+    scale = mixture_points.group_by("split").agg(pl.col("params").max())
+    scale = dict(zip(scale["split"].to_list(), scale["params"].to_list()))
+    for split in [s for s in splits if s != "train"]:
+        run_ids, Wx = _matrix(mixture_points, split, "weight", domains)
+        runs_l, Lx = _matrix(mixture_points, split, "loss", targets)
+        if run_ids != runs_l:
+            raise SpecError(f"split {split!r}: weights and losses name different runs", study=study,
+                            field="sources.mixture")
         for law in result.laws:
             pred = result.predict(Wx, law=law)
             for k, t in enumerate(targets):
-                s = score_heldout(law, t, pred.loss[:, k], Lx[:, k])
-                out.extra_scores.append({"split": split, "law": law, "target_domain": t, "spearman": s.spearman,
-                                         "mae": s.mae, "n": s.n_test})
+                m = heldout_metrics(pred.loss[:, k], Lx[:, k])
+                out.score_rows.append({"split": split, "law": law, "target_domain": t, **m,
+                                       "params": scale.get(split), "chosen": law == out.best_law})
+                if split != "test":
+                    out.extra_scores.append({"split": split, "law": law, "target_domain": t,
+                                             "spearman": m["spearman"], "mae": m["mae"], "n": m["n"]})
+                for i, run in enumerate(run_ids):
+                    out.prediction_rows.append({
+                        "split": split, "law": law, "target_domain": t, "run": str(run), "actual": float(Lx[i, k]),
+                        "predicted": float(pred.loss[i, k]), "ci_low": float(pred.ci_low[i, k]),
+                        "ci_high": float(pred.ci_high[i, k]), "error": float(pred.loss[i, k] - Lx[i, k])})
+    if "test" not in splits:  # held out by a seeded split of the training runs: scores only
+        for (law, t), sc in result.heldout.items():
+            out.score_rows.append({"split": "seeded_split", "law": law, "target_domain": t, "n": sc.n_test,
+                                   "spearman": sc.spearman, "mae": sc.mae, "params": scale.get("train"),
+                                   "chosen": law == out.best_law})
     opt = {k: spec[k] for k in ("objective_weights", "lower", "upper", "planned_tokens", "max_epochs", "baseline")
            if k in spec}
     if "unique_tokens" in spec:

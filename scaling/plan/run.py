@@ -18,7 +18,7 @@ from scaling.fit.result import FitResult
 from scaling.fit.bootstrap import BootstrapResult
 from scaling.fit.diagnostics import BLOCKING_FLAGS, blocking_flags  # noqa: F401  (re-exported)
 from scaling.errors import ScalingError
-from scaling.laws import get_law
+from scaling.laws import base_name, expand_ties, get_law
 from scaling.plan.data import FitData, gather
 from scaling.plan.fits import FitPlan
 from scaling.plan.scope import FitScope
@@ -62,11 +62,16 @@ class GroupFit:
                 "converged": bool(self.usable), "flags": ",".join(self.fit.flags), "settings": settings,
                 "input_hash": self.data.input_hash}
         rows = []
-        for name, value in self.fit.params.items():
-            lo, hi = self.boot.interval(name) if self.boot is not None else (np.nan, np.nan)
+        law = self.fit.law
+        # tied parameters get rows too (their source's estimate and interval), so the table holds the law's
+        # full parameter set
+        for name, value in expand_ties(law, self.fit.params).items():
+            src = law.ties.get(name, name)
+            lo, hi = self.boot.interval(src) if self.boot is not None else (np.nan, np.nan)
             rows.append({**base, "parameter": name, "estimate": float(value), "ci_low": float(lo),
                          "ci_high": float(hi)})
-        for name, fn in derived_quantities(self.fit.law.name).items():
+        for name, f in derived_quantities(base_name(self.fit.law)).items():
+            fn = (lambda p, f=f: f(expand_ties(law, p)))
             est = float(fn(self.fit.params))
             lo, hi = (self.boot.derived(fn)[1:] if self.boot is not None else (np.nan, np.nan))
             rows.append({**base, "parameter": name, "estimate": est, "ci_low": float(lo), "ci_high": float(hi)})
@@ -77,7 +82,9 @@ class GroupFit:
             return []
         ok = self.boot.valid  # the same draws as the intervals in `law_fits`
         out = []
-        for j, name in enumerate(self.boot.param_names):
+        names = list(self.boot.param_names) + list(self.fit.law.ties)
+        for name in names:
+            j = self.boot.param_names.index(self.fit.law.ties.get(name, name))
             for i in np.flatnonzero(ok):
                 out.append({"group_name": self.data.group, "law": self.fit.law.name, "target": self.plan.target,
                             "draw": int(i), "parameter": name, "value": float(self.boot.draws[i, j])})
@@ -85,7 +92,7 @@ class GroupFit:
 
 
 def fit_group(plan: FitPlan, data: FitData, *, n_jobs: int = 1) -> GroupFit:
-    law = get_law(plan.law)
+    law = plan.law_object()
     kwargs = dict(objective=plan.objective, delta=plan.delta, space=plan.space, fixed=plan.fixed or None,
                   bounds=plan.bounds or None)
     fit = fit_law(law, data.X, data.y, runs=data.runs, **kwargs)

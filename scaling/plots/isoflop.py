@@ -43,7 +43,8 @@ def isoflop_profiles(params, tokens, loss, runs=None, *, budgets: Sequence[float
 def plot_isoflop(path, profiles: Sequence[dict], *, minima: Sequence[dict] | None = None,
                  title: str = "IsoFLOP profiles", target_label: str = "loss (nats/token)"):
     """Write a PNG of ``profiles`` (from ``isoflop_profiles``) and return its path. minima: the
-    per-budget optima (``isoflop(...).approach2.points``: ``flops``, ``params_opt``, ``loss_opt``)."""
+    per-budget optima (``isoflop(...).approach2.points``: ``flops``, ``params_opt``, ``loss_opt``, and
+    ``params_opt_ci_low``/``_high`` drawn as horizontal error bars when present)."""
     if not profiles:
         raise ValueError("expected at least one isoFLOP profile")
     fig, ax = new_figure()
@@ -63,6 +64,11 @@ def plot_isoflop(path, profiles: Sequence[dict], *, minima: Sequence[dict] | Non
             x = np.linspace(np.log(N.min()), np.log(N.max()), 100)
             ax.plot(np.exp(x), a0 + a1 * x + a2 * x * x, color=c, lw=1.2, alpha=0.8)
     for i, m in enumerate(minima or []):
+        lo, hi = m.get("params_opt_ci_low"), m.get("params_opt_ci_high")
+        if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
+            ax.errorbar([m["params_opt"]], [m["loss_opt"]], xerr=[[max(m["params_opt"] - lo, 0)],
+                                                                   [max(hi - m["params_opt"], 0)]],
+                        color=_nearest(color, m["flops"]), lw=1.0, capsize=3, zorder=4)
         ax.scatter([m["params_opt"]], [m["loss_opt"]], marker="*", s=160, color=_nearest(color, m["flops"]),
                    edgecolor="black", lw=0.7, zorder=5, label="minimum per budget" if i == 0 else None)
     ax.set_xscale("log")

@@ -67,6 +67,10 @@ def simulate(name: str, seed: int = 0, noise: float = 1e-3):
         N, D = _grid_nd(rng)
         true = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37}
         X = {"params": N, "tokens": D}
+    elif name == "overtraining":
+        N, D = _grid_nd(rng)
+        true = {"E": 1.8, "a": 660.0, "b": 2900.0, "eta": 0.175}
+        X = {"params": N, "tokens": D}
     elif name == "kaplan":
         N, D = _grid_nd(rng)
         true = {"N_c": 8.8e13, "D_c": 5.4e13, "alpha_N": 0.076, "alpha_D": 0.095}
@@ -100,6 +104,10 @@ def simulate(name: str, seed: int = 0, noise: float = 1e-3):
         lx = np.linspace(2.4, 4.5, 40)
         true = {"K": 0.8, "kappa": 1.3, "E_x": 1.7, "E_y": 1.2}
         X = {"loss_x": lx}
+    elif name == "accuracy_sigmoid_flops":
+        c = np.geomspace(1e18, 1e24, 40)
+        true = {"floor": 0.25, "ceiling": 0.8, "k": 0.6, "log_C0": float(np.log(1e21))}
+        X = {"flops": c}
     elif name == "downstream_sigmoid":
         l = np.linspace(2.2, 4.2, 50)
         true = {"floor": 0.25, "ceiling": 0.85, "k": 4.0, "L0": 3.0}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 
 from helpers import copy_study, query, run_study
@@ -86,3 +87,34 @@ def test_regmix_mixing_laws_rank_heldout_mixtures(root, shared_data):
     result = mixing_study("regmix", {"laws": ["ye_exp_log"], "targets": ["pile_cc"], "n_resamples": 20}, mp)
     (score,) = [s for s in result.extra_scores if s["split"] == "test_60m"]
     assert score["spearman"] >= 0.97
+    # every held-out split scored in a table, beside RegMix's published LightGBM 0.9892 (1M) and 0.9857 (60M)
+    sc = query(w, "SELECT split, law, n, spearman, kendall, mae, params, chosen FROM mixing_scores "
+                  "WHERE study = 'regmix' AND target_domain = 'pile_cc' ORDER BY split, law")
+    got = {(r["split"], r["law"]): r for r in sc.iter_rows(named=True)}
+    assert set(got) == {(s, law) for s in ("test", "test_60m") for law in ("linear", "ye_exp", "ye_exp_log")}
+    assert got[("test", "ye_exp_log")]["spearman"] == pytest.approx(0.9919, abs=5e-5)
+    assert got[("test_60m", "ye_exp_log")]["spearman"] == pytest.approx(0.9877, abs=5e-5)
+    assert got[("test", "linear")]["spearman"] == pytest.approx(0.9018, abs=5e-5)
+    assert got[("test", "ye_exp")]["spearman"] == pytest.approx(0.9659, abs=5e-5)
+    assert got[("test_60m", "ye_exp")]["spearman"] == pytest.approx(0.9602, abs=5e-5)
+    assert got[("test_60m", "ye_exp_log")]["params"] == 6e7 and got[("test", "linear")]["params"] == 1e6
+    assert all(r["n"] == 256 and 0 < r["kendall"] < r["spearman"] for r in got.values())
+    assert got[("test", "ye_exp_log")]["chosen"]
+    preds = query(w, "SELECT split, law, target_domain, run, actual, predicted, ci_low, ci_high, error "
+                     "FROM mixture_predictions WHERE study = 'regmix'")
+    assert preds.height == 2 * 3 * 13 * 256
+    cc = preds.filter((pl.col("split") == "test_60m") & (pl.col("law") == "ye_exp_log")
+                      & (pl.col("target_domain") == "pile_cc"))
+    assert cc["run"].n_unique() == 256
+    assert (cc["error"] - (cc["predicted"] - cc["actual"])).abs().max() < 1e-12
+    assert ((cc["ci_low"] <= cc["predicted"]) & (cc["predicted"] <= cc["ci_high"])).all()
+    from scipy.stats import spearmanr
+    assert spearmanr(cc["predicted"], cc["actual"]).statistic == pytest.approx(
+        got[("test_60m", "ye_exp_log")]["spearman"], abs=1e-12)
+    # the run summary reports the other scale
+    from pipelines.resources import Warehouse
+    from pipelines.summary import summary_lines
+
+    mean60 = query(w, "SELECT avg(spearman) AS r FROM mixing_scores WHERE split = 'test_60m' AND chosen")["r"][0]
+    lines = summary_lines(Warehouse(root=str(w), studies=str(w.parent / "studies")), ["regmix"], 0.0)
+    assert f"      held-out split test_60m, 6e+07 params: mean Spearman {mean60:.3f} over 13 targets" in lines

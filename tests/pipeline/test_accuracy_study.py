@@ -1,0 +1,70 @@
+"""Accuracy targets rise with compute: a loss law on them is refused with the laws that fit, and the
+rising sigmoid in compute recovers a planted one through a real materialization."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from helpers import query, run_study
+
+TRUE = {"floor": 0.25, "ceiling": 0.8, "k": 0.6, "C0": 1e21}
+
+
+def _write(studies, law):
+    rng = np.random.default_rng(5)
+    N = np.repeat(np.geomspace(2e7, 3e9, 8), 4)
+    D = N * np.tile(np.array([5.0, 20.0, 80.0, 300.0]), 8)
+    C = 6 * N * D
+    acc = TRUE["floor"] + (TRUE["ceiling"] - TRUE["floor"]) / (1 + np.exp(-TRUE["k"] * np.log(C / TRUE["C0"])))
+    acc = acc + rng.normal(0, 0.004, acc.size)
+    pl.DataFrame({"run": [f"m{i}" for i in range(N.size)], "N": N, "D": D, "acc": acc}).write_csv(studies / "acc.csv")
+    (studies / "acc.toml").write_text(f'''
+[[sources]]
+name = "table"
+kind = "checkpoint_results"
+location = "acc.csv"
+format = "csv"
+run = "run"
+final = "all"
+[sources.columns]
+params = "N"
+tokens = "D"
+[sources.metrics]
+acc = {{ column = "acc", unit = "accuracy" }}
+
+[[fits]]
+law = "{law}"
+target = "acc"
+n_resamples = 100
+
+[forecasts]
+budgets = [1e23]
+''')
+
+
+def test_a_loss_law_on_an_accuracy_is_refused_with_the_laws_that_fit(tmp_path):
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    _write(studies, "power_law_flops")
+    result = run_study(studies, tmp_path / "warehouse", "acc", raise_on_error=False)
+    assert not result.success
+    text = " ".join(str(e.event_specific_data) for e in result.all_events if e.is_failure)
+    assert "is an accuracy, which rises with scale" in text and "accuracy_sigmoid_flops" in text
+
+
+def test_rising_sigmoid_in_compute_recovers_a_planted_accuracy_curve(tmp_path):
+    studies = tmp_path / "studies"
+    studies.mkdir()
+    _write(studies, "accuracy_sigmoid_flops")
+    w = tmp_path / "warehouse"
+    run_study(studies, w, "acc")
+    p = {r["parameter"]: r for r in query(w, "SELECT * FROM law_fits WHERE study = 'acc'").iter_rows(named=True)}
+    assert p["k"]["converged"]
+    assert p["ceiling"]["ci_low"] < TRUE["ceiling"] < p["ceiling"]["ci_high"]
+    assert p["k"]["estimate"] == pytest.approx(TRUE["k"], rel=0.1)
+    assert np.exp(p["log_C0"]["estimate"]) == pytest.approx(TRUE["C0"], rel=0.3)
+    fc = query(w, "SELECT * FROM forecasts WHERE study = 'acc' AND kind = 'compute_optimal'").row(0, named=True)
+    truth = TRUE["floor"] + (TRUE["ceiling"] - TRUE["floor"]) / (1 + np.exp(-TRUE["k"] * np.log(1e23 / TRUE["C0"])))
+    assert fc["ci_low"] < truth < fc["ci_high"] and fc["predicted"] > fc["ci_low"]

@@ -1,0 +1,149 @@
+"""Chinchilla approaches 1 and 2 as study-level fits, through real materializations: planted arms
+(per-group exponents, optima, forecasts and plots) and Epoch's digitised Chinchilla runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from helpers import query, run_study
+
+ARMS = {"a": {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37},
+        "b": {"E": 1.7, "A": 300.0, "B": 3000.0, "alpha": 0.30, "beta": 0.40}}
+BUDGETS = [1e18, 1e19, 1e20, 1e21, 1e22]
+
+
+def _optimum(p):
+    G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+    return G, p["beta"] / (p["alpha"] + p["beta"])
+
+
+def _write_grid(path, p, seed):
+    """An IsoFLOP grid: 9 sizes around the planted optimum per budget, runs ending within 3% of it."""
+    rng = np.random.default_rng(seed)
+    G, a = _optimum(p)
+    rows = []
+    for c in BUDGETS:
+        for n in G * (c / 6) ** a * np.geomspace(0.2, 5, 9):
+            d = c / (6 * n) * (1 + rng.uniform(-0.03, 0.03))
+            loss = (p["E"] + p["A"] * n ** -p["alpha"] + p["B"] * d ** -p["beta"]) * np.exp(0.003 * rng.standard_normal())
+            rows.append({"run": f"{path.stem}-{len(rows)}", "N": n, "D": d, "loss": loss})
+    pl.DataFrame(rows).write_csv(path)
+
+
+def _source(arm):
+    return f'''
+[[sources]]
+name = "{arm}"
+kind = "checkpoint_results"
+location = "{arm}.csv"
+format = "csv"
+run = "run"
+final = "all"
+[sources.columns]
+params = "N"
+tokens = "D"
+[sources.metrics]
+loss = "loss"
+[sources.defaults]
+labels = {{ arm = "{arm}" }}
+'''
+
+
+@pytest.fixture(scope="module")
+def arms(tmp_path_factory):
+    root = tmp_path_factory.mktemp("isoflop_arms")
+    studies, warehouse = root / "studies", root / "warehouse"
+    studies.mkdir()
+    for i, (arm, p) in enumerate(ARMS.items()):
+        _write_grid(studies / f"{arm}.csv", p, seed=i)
+    (studies / "arms.toml").write_text('[study]\ngroup_by = ["arm"]\n' + "".join(_source(a) for a in ARMS) + '''
+[[fits]]
+law = "isoflop"
+target = "loss"
+budgets = "data"
+n_resamples = 200
+
+[[fits]]
+law = "envelope"
+target = "loss"
+n_resamples = 100
+
+[forecasts]
+budgets = [1e23, 1e24]
+''')
+    run_study(studies, warehouse, "arms")
+    return warehouse
+
+
+def test_isoflop_exponents_per_arm_recover_the_planted_ones(arms):
+    fits = query(arms, "SELECT * FROM law_fits WHERE study = 'arms' AND law = 'isoflop'")
+    assert sorted(fits["group_name"].unique().to_list()) == ["arm=a", "arm=b"]
+    for arm, p in ARMS.items():
+        rows = {r["parameter"]: r for r in fits.filter(pl.col("group_name") == f"arm={arm}").iter_rows(named=True)}
+        assert set(rows) == {"a_params_exponent", "b_tokens_exponent", "params_coefficient", "tokens_coefficient"}
+        G, a = _optimum(p)
+        est = rows["a_params_exponent"]
+        assert est["estimate"] == pytest.approx(a, abs=0.02)
+        assert est["ci_low"] < a < est["ci_high"]
+        assert rows["b_tokens_exponent"]["estimate"] == pytest.approx(1 - a, abs=0.02)
+        assert est["converged"] and est["n_runs"] == 45 and est["flags"] == ""
+        k = rows["params_coefficient"]
+        assert k["ci_low"] < k["estimate"] < k["ci_high"]
+        assert '"budget_source": "data"' in est["settings"]
+
+
+def test_per_budget_optima_and_compute_optimal_forecasts_with_intervals(arms):
+    opt = query(arms, "SELECT * FROM isoflop_optima WHERE study = 'arms' AND law = 'isoflop' ORDER BY group_name, flops")
+    assert opt.height == 10
+    assert np.allclose(opt["flops"].to_numpy(), BUDGETS * 2, rtol=0.03)
+    for arm, p in ARMS.items():
+        G, a = _optimum(p)
+        sub = opt.filter(pl.col("group_name") == f"arm={arm}")
+        truth = G * (sub["flops"].to_numpy() / 6) ** a
+        assert np.all(np.abs(np.log(sub["params"].to_numpy() / truth)) < 0.15)
+        assert ((sub["params_ci_low"] <= sub["params"]) & (sub["params"] <= sub["params_ci_high"])).all()
+        assert ((sub["loss_ci_low"] <= sub["loss"]) & (sub["loss"] <= sub["loss_ci_high"])).all()
+    env = query(arms, "SELECT count(*) AS n FROM isoflop_optima WHERE law = 'envelope'")
+    assert env["n"][0] > 0
+    fc = query(arms, "SELECT * FROM forecasts WHERE study = 'arms' AND law = 'isoflop' ORDER BY group_name, flops")
+    assert fc.height == 4 and (fc["kind"] == "compute_optimal").all()
+    assert ((fc["params_ci_low"] < fc["params"]) & (fc["params"] < fc["params_ci_high"])).all()
+    assert ((fc["tokens_ci_low"] < fc["tokens"]) & (fc["tokens"] < fc["tokens_ci_high"])).all()
+    assert fc["tokens_per_param"].to_numpy() == pytest.approx((fc["tokens"] / fc["params"]).to_numpy())
+    fits = query(arms, "SELECT group_name, estimate FROM law_fits WHERE law = 'isoflop' "
+                       "AND parameter = 'params_coefficient' ORDER BY group_name")
+    expo = query(arms, "SELECT group_name, estimate FROM law_fits WHERE law = 'isoflop' "
+                       "AND parameter = 'a_params_exponent' ORDER BY group_name")
+    want = fits["estimate"].to_numpy()[:, None] * np.array([1e23, 1e24]) ** expo["estimate"].to_numpy()[:, None]
+    assert fc["params"].to_numpy() == pytest.approx(want.ravel(), rel=1e-9)
+
+
+def test_isoflop_plot_per_arm(arms):
+    folder = arms / "plots" / "arms"
+    assert (folder / "isoflop_loss_arm=a.png").stat().st_size > 10_000
+    assert (folder / "isoflop_loss_arm=b.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_chinchilla_study_approach2_beside_approach3(tmp_path, shared_data):
+    """The shipped chinchilla_epoch study: approach 2 at the paper's nine budgets (Hoffmann et al.
+    2022 report a = 0.49, b = 0.51) beside the approach-3 fit."""
+    from helpers import copy_study
+
+    studies, warehouse = tmp_path / "studies", tmp_path / "warehouse"
+    copy_study("chinchilla_epoch", studies, public=True, shared=shared_data)
+    run_study(studies, warehouse, "chinchilla_epoch")
+    rows = {(r["law"], r["parameter"]): r for r in query(
+        warehouse, "SELECT * FROM law_fits WHERE study = 'chinchilla_epoch'").iter_rows(named=True)}
+    a2 = rows[("isoflop", "a_params_exponent")]
+    assert a2["estimate"] == pytest.approx(0.5164, abs=5e-5) and abs(a2["estimate"] - 0.49) < 0.04
+    assert rows[("isoflop", "b_tokens_exponent")]["estimate"] == pytest.approx(0.4865, abs=5e-5)
+    assert a2["ci_low"] < a2["estimate"] < a2["ci_high"] and a2["n_runs"] == 240
+    a3 = rows[("chinchilla", "a_params_exponent")]
+    assert abs(a3["estimate"] - a2["estimate"]) < 0.04
+    opt = query(warehouse, "SELECT * FROM isoflop_optima WHERE study = 'chinchilla_epoch'")
+    assert opt.height == 9
+    fc = query(warehouse, "SELECT DISTINCT law FROM forecasts WHERE kind = 'compute_optimal' ORDER BY law")
+    assert {"chinchilla", "isoflop"} <= set(fc["law"].to_list())
