@@ -1,5 +1,6 @@
 """Fits layer: every law the study names, per group, with bootstrap intervals and backtests."""
 
+from dataclasses import replace
 
 import polars as pl
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetSpec,
@@ -17,6 +18,8 @@ from scaling.plan.run import fit_group
 from warehouse.lake import metric_units, read_table, replace_study_rows, scan_table
 from warehouse.tables import BACKTESTS, FORECASTS, LAW_DRAWS, LAW_FITS
 
+# `scaling run --quick`: a first look with fewer refits (the run carries this tag)
+QUICK_TAG, QUICK_RESAMPLES, QUICK_BACKTEST_RESAMPLES = "scaling/quick", 100, 50
 FIT_CHECKS = ("fit_converged", "params_within_bounds", "residuals_small", "intervals_reasonable",
               "backtest_error_small")
 
@@ -44,18 +47,26 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     metrics = metric_units(p.lake, spec.name)
     plans = plan_fits(spec, metrics, runs) if metrics is not None and runs is not None else []
     # only the metrics the fits use are read: a study's points can be far larger than memory needs
+    if context.run.tags.get(QUICK_TAG):
+        plans = [replace(f, n_resamples=min(f.n_resamples, QUICK_RESAMPLES),
+                         backtest_resamples=min(f.backtest_resamples, QUICK_BACKTEST_RESAMPLES)) for f in plans]
     points = scan_table(p.lake, "points", spec.name, {m for f in plans for m in (f.target, f.x_metric) if m})
     results = []
     if points is not None and runs is not None:
+        work = []
         for plan in plans:
             try:
                 groups = gather(plan, points, runs)
             except ScalingError as exc:
                 raise exc.at(study=spec.name) from None
-            for data in groups:
-                context.log.info(f"{spec.name}: fitting {plan.law} -> {plan.target}"
-                                 f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
-                results.append(fit_group(plan, data))
+            work += [(plan, data) for data in groups]
+        total, done = sum(plan.n_resamples for plan, _ in work), 0
+        for plan, data in work:
+            context.log.info(f"{spec.name}: fitting {plan.law} -> {plan.target}"
+                             f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
+            results.append(fit_group(plan, data))
+            done += plan.n_resamples
+            context.log.info(f"{spec.name}: bootstrap refits {done}/{total} ({len(results)}/{len(work)} fits)")
     fit_rows = [r for g in results for r in g.fit_rows()]
     law_fits = replace_study_rows(p.lake, LAW_FITS, spec.name, fit_rows)
     backtests = replace_study_rows(p.lake, BACKTESTS, spec.name, [r for g in results for r in g.backtest_rows])

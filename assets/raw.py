@@ -2,12 +2,14 @@
 
 
 import polars as pl
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
 from assets.metadata import preview
 from pipelines.partitions import study_partitions
 from pipelines.resources import Warehouse
-from warehouse.raw import land_source, read_raw
+from warehouse.inputs import digest
+from warehouse.lake import partition_dir, read_manifest
+from warehouse.raw import MANIFEST, land_source, read_raw
 
 
 def _simulate(spec) -> None:
@@ -41,7 +43,11 @@ def raw_sources(context: AssetExecutionContext, warehouse: Warehouse) -> Materia
         "source": [r.source for r in landed], "files": [r.files for r in landed], "rows": [r.rows for r in landed],
         "changed": [r.changed for r in landed], "columns": [len(r.columns) for r in landed]})
     first = read_raw(p.lake, spec.name, landed[0].source).head(5)
-    return MaterializeResult(metadata={
+    # the data version is the landed files' digests and source specs: the UI marks everything below
+    # a study whose sources changed as stale until it runs again
+    manifests = [read_manifest(partition_dir(p.lake, "raw", spec.name, r.source) / MANIFEST) or {} for r in landed]
+    version = digest([[m.get("spec"), m.get("files")] for m in manifests])
+    return MaterializeResult(data_version=DataVersion(version), metadata={
         "dagster/row_count": int(summary["rows"].sum()),
         "sources": preview(summary, 50),
         "changed_sources": int(summary["changed"].sum()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.resources import Warehouse
+from warehouse.config import WarehousePaths
 
 
 def _count(con, sql: str, params: list) -> int:
@@ -52,8 +52,9 @@ def _mixture_headline(con, study: str) -> list[str]:
     return [f"      mixture ({law[0][0]}, mean held-out Spearman {_fmt(law[0][1], '.3f')}): {weights}, ..."]
 
 
-def summary_lines(warehouse: Warehouse, studies: list[str], seconds: float) -> list[str]:
-    p = warehouse.paths
+def summary_lines(warehouse, studies: list[str], seconds: float) -> list[str]:
+    """``warehouse``: the `Warehouse` resource or its `WarehousePaths` (no Dagster import needed)."""
+    p = warehouse if isinstance(warehouse, WarehousePaths) else warehouse.paths
     lines = [f"Summary ({len(studies)} studies, {seconds:.1f}s)"]
     con = duckdb.connect(str(p.catalog), read_only=True)
     try:
