@@ -20,9 +20,9 @@ Nothing here imports Dagster: `scaling run` decides that nothing changed without
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -41,6 +41,11 @@ LIBRARIES = ("numpy", "scipy", "polars", "duckdb", "pyarrow", "dagster")
 _DOWNSTREAM_FIELDS = ("description", "raw", "fits", "forecasts", "mixing", "checks")
 _ALL_FIELDS = tuple(f.name for f in dataclasses.fields(StudySpec))
 _INGEST_FIELDS = tuple(f for f in _ALL_FIELDS if f not in _DOWNSTREAM_FIELDS and f != "path")
+
+
+# import statements anywhere in a module (nested ones too: a lazy import is still a dependency)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w., \t]+)", re.M)
+_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]*)", re.M)
 
 
 @dataclass(frozen=True)
@@ -74,23 +79,24 @@ def _module_file(name: str) -> Path | None:
     return None
 
 
-def _imports(name: str, file: Path) -> tuple[set[str], set[str]]:
+@lru_cache(maxsize=None)
+def _imports(name: str, file: Path) -> tuple[frozenset[str], frozenset[str]]:
     """Modules of this project that `file` (module `name`) imports anywhere in its body, and the
     packages above them (whose ``__init__`` runs on import; hashed, not followed)."""
     package = name if file.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(file.read_text(), str(file))):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1])
-                mod = f"{base}.{node.module}" if node.module else base
-            else:
-                mod = node.module or ""
-            found.add(mod)
-            found.update(f"{mod}.{a.name}" for a in node.names)
+    text = file.read_text()
+    for m in _IMPORT.finditer(text):
+        found.update(n.split(" as ")[0].strip() for n in m.group(1).split(","))
+    for m in _FROM.finditer(text):
+        dots, mod = re.match(r"(\.*)(.*)", m.group(1)).groups()
+        if dots:
+            parts = package.split(".")
+            base = ".".join(parts[:len(parts) - len(dots) + 1])
+            mod = f"{base}.{mod}" if mod else base
+        found.add(mod)
+        names = m.group(2).strip("() \n").replace("\\", "")
+        found.update(f"{mod}.{n.split(' as ')[0].strip()}" for n in names.split(",") if n.strip())
     follow, parents = set(), set()
     for mod in found:
         parts = mod.split(".")
@@ -99,7 +105,7 @@ def _imports(name: str, file: Path) -> tuple[set[str], set[str]]:
         if _module_file(mod):
             follow.add(mod)
         parents.update(".".join(parts[:i]) for i in range(1, len(parts)) if _module_file(".".join(parts[:i])))
-    return follow, parents
+    return frozenset(follow), frozenset(parents)
 
 
 @lru_cache(maxsize=None)
@@ -114,11 +120,12 @@ def module_closure(module: str) -> tuple[str, ...]:
         f = _module_file(name)
         if f is not None:
             follow, above = _imports(name, f)
-            todo.extend(follow - seen)
+            todo.extend(set(follow) - seen)
             parents |= above
     return tuple(sorted(n for n in seen | parents if _module_file(n)))
 
 
+@lru_cache(maxsize=None)
 def _library_versions() -> dict[str, str]:
     out = {}
     for lib in LIBRARIES:

@@ -204,15 +204,17 @@ def _run(todo: list[str], plans: dict, quiet: bool, parallel: int, multiprocess:
     import pipelines.definitions  # noqa: F401  (imported once, before any worker is forked)
     from pipelines.runner import execute_study, pool_execute, pool_initializer
 
-    with DagsterInstance.get() as instance:
-        register_studies(instance, todo)
+    sequential = parallel <= 1 or len(todo) == 1
+    instance = DagsterInstance.get()  # one instance for the whole command
+    register_studies(instance, todo)
+    if not sequential:
+        instance.dispose()  # the workers are forked next: they open their own
     run_config = None
     tags_quick = {QUICK_TAG: "1"} if quick else {}
     run_ids = {n: str(uuid.uuid4()) for n in todo}
     outcomes = []
     progress = LiveProgress({n: plans[n] for n in todo}) if live else None
-    if parallel <= 1 or len(todo) == 1:
-        instance = DagsterInstance.get() if progress else None
+    if sequential:
         if progress:
             progress.start(instance)
         try:
@@ -222,7 +224,7 @@ def _run(todo: list[str], plans: dict, quiet: bool, parallel: int, multiprocess:
                 else:
                     progress.begin(name, run_ids[name])
                 outcome = execute_study(plans[name], run_id=run_ids[name], multiprocess=multiprocess,
-                                        run_config=run_config, tags=tags_quick)
+                                        run_config=run_config, tags=tags_quick, instance=instance)
                 if progress:
                     progress.finish(name)
                 _report(i, len(todo), outcome, quiet, progress.console if progress else None)
@@ -230,6 +232,7 @@ def _run(todo: list[str], plans: dict, quiet: bool, parallel: int, multiprocess:
         finally:
             if progress:
                 progress.stop()
+            instance.dispose()
         return outcomes
 
     import multiprocessing as mp

@@ -98,7 +98,7 @@ def succeeded_steps(result) -> list[str]:
 
 
 def execute_study(plan: StudyPlan, run_id: str | None = None, multiprocess: bool = False,
-                  run_config: dict | None = None, tags: dict | None = None) -> StudyOutcome:
+                  run_config: dict | None = None, tags: dict | None = None, instance=None) -> StudyOutcome:
     """Run the stale steps of one study (all of them when the plan says so) and record the ones that
     succeeded. In this process, or with the multiprocess executor (steps in subprocesses)."""
     from dagster import DagsterInstance
@@ -108,7 +108,7 @@ def execute_study(plan: StudyPlan, run_id: str | None = None, multiprocess: bool
     start = time.time()
     warehouse = Warehouse()
     spec = warehouse.load(plan.study)
-    instance = DagsterInstance.get()
+    instance = instance or DagsterInstance.get()
     config = {**QUIET_LOGS, **(run_config or {})}
     selection = None if len(plan.stale) == len(STEPS) else step_asset_keys(plan.stale)
     if not multiprocess:
@@ -142,12 +142,20 @@ _POOL_STATE: dict = {}
 
 
 def pool_initializer() -> None:
-    """Each pool worker opens its own Dagster instance (never inherited across a fork)."""
+    """Each pool worker opens its own Dagster instance once (never one inherited across a fork)."""
     _POOL_STATE.clear()
+
+
+def _pool_instance():
+    from dagster import DagsterInstance
+
+    if "instance" not in _POOL_STATE:
+        _POOL_STATE["instance"] = DagsterInstance.get()
+    return _POOL_STATE["instance"]
 
 
 def pool_execute(plan: StudyPlan, run_id: str, run_config: dict | None, tags: dict | None) -> StudyOutcome:
     try:
-        return execute_study(plan, run_id=run_id, run_config=run_config, tags=tags)
+        return execute_study(plan, run_id=run_id, run_config=run_config, tags=tags, instance=_pool_instance())
     except Exception as exc:  # reported as the study's failure, the other studies go on
         return StudyOutcome(plan.study, False, 0.0, [], f"{type(exc).__name__}: {exc}")
