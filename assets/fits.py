@@ -1,5 +1,6 @@
 """Fits layer: every law the study names, per group, with bootstrap intervals and backtests."""
 
+from dataclasses import replace
 
 import polars as pl
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetSpec,
@@ -18,6 +19,8 @@ from warehouse.ingest import study_write
 from warehouse.lake import metric_units, read_table, scan_table
 from warehouse.tables import BACKTESTS, FORECASTS, ISOFLOP_OPTIMA, LAW_DRAWS, LAW_FITS
 
+# `scaling run --quick`: a first look with fewer refits (the run carries this tag)
+QUICK_TAG, QUICK_RESAMPLES, QUICK_BACKTEST_RESAMPLES = "scaling/quick", 100, 50
 FIT_CHECKS = ("fit_converged", "fits_completed", "params_within_bounds", "residuals_small",
               "intervals_reasonable", "backtest_error_small")
 
@@ -48,6 +51,10 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     plans = plan_fits(spec, metrics, runs) if metrics is not None and runs is not None else []
     iso_plans = plan_isoflops(spec)
     # only the metrics the fits use are read: a study's points can be far larger than memory needs
+    if context.run.tags.get(QUICK_TAG):
+        plans = [replace(f, n_resamples=min(f.n_resamples, QUICK_RESAMPLES),
+                         backtest_resamples=min(f.backtest_resamples, QUICK_BACKTEST_RESAMPLES)) for f in plans]
+        iso_plans = [replace(f, n_resamples=min(f.n_resamples, QUICK_RESAMPLES)) for f in iso_plans]
     points = scan_table(p.lake, "points", spec.name, {m for f in plans for m in (f.target, f.x_metric) if m}
                         | {f.target for f in iso_plans})
     scope = study_scope(spec.forecasts)

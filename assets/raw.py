@@ -2,11 +2,12 @@
 
 
 import polars as pl
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, DataVersion, MaterializeResult, MetadataValue, asset
 
 from assets.metadata import preview
 from assets._shared import Warehouse, study_partitions
 from warehouse.ingest import begin_ingest, land_pending
+from warehouse.inputs import digest
 from warehouse.raw import land_source, read_raw
 
 
@@ -44,7 +45,10 @@ def raw_sources(context: AssetExecutionContext, warehouse: Warehouse) -> Materia
         "source": [r.source for r in landed], "files": [r.files for r in landed], "rows": [r.rows for r in landed],
         "changed": [r.changed for r in landed], "columns": [len(r.columns) for r in landed]})
     first = read_raw(p.lake, spec.name, landed[0].source).head(5)
-    return MaterializeResult(metadata={
+    # the data version is the landed files' digests and source specs: the UI marks everything below
+    # a study whose sources changed as stale until it runs again
+    version = digest([[(r.manifest or {}).get("spec"), (r.manifest or {}).get("files")] for r in landed])
+    return MaterializeResult(data_version=DataVersion(version), metadata={
         "dagster/row_count": int(summary["rows"].sum()),
         "sources": preview(summary, 50),
         "changed_sources": int(summary["changed"].sum()),

@@ -78,7 +78,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from pipelines.progress import run_studies
 
     return run_studies(root, only=args.study, quiet=args.quiet, parallel=args.parallel,
-                       multiprocess=args.multiprocess, summary=not args.no_summary)
+                       multiprocess=args.multiprocess, summary=not args.no_summary, quick=args.quick,
+                       force=args.force)
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
@@ -127,9 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--study", action="append", help="only this study (repeatable)")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
     run.add_argument("--parallel", type=int, default=1, metavar="N",
-                     help="run N studies at once, each in its own process with the multiprocess executor")
+                     help="run N studies at once, in N worker processes")
     run.add_argument("--multiprocess", action="store_true",
                      help="run each study's steps in subprocesses (Dagster's multiprocess executor)")
+    run.add_argument("--quick", action="store_true",
+                     help="a first look: 100 bootstrap refits per fit and 50 per backtest (not recorded as done)")
+    run.add_argument("--force", action="store_true", help="run every step, even those with nothing stale")
     run.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=_cmd_run)
     sql = sub.add_parser("sql", help="run a query on the DuckDB catalog (read-only)")

@@ -8,9 +8,10 @@ from pipelines.jobs import all_studies_job
 from pipelines.resources import Warehouse
 from pipelines.schedules import refresh_url_sources
 from pipelines.sensors import study_files_sensor
+from pipelines.versions import with_code_versions
 
 defs = Definitions(
-    assets=with_automation(load_assets_from_modules(ASSET_MODULES)),
+    assets=with_code_versions(with_automation(load_assets_from_modules(ASSET_MODULES))),
     jobs=[all_studies_job],
     sensors=[study_files_sensor, study_automation],
     schedules=[refresh_url_sources],

@@ -1,13 +1,26 @@
-"""`scaling run`: register the studies, run the main job per study, report progress and a summary."""
+"""`scaling run`: decide what is stale, run only that per study, show live progress, summarize.
+
+Each study's steps are checked against the input hashes the warehouse recorded when they last
+succeeded (`pipelines.freshness`); a study with nothing stale is not run at all, and a study with
+some stale steps runs only those (and what is below them). On a terminal, a live display (rich)
+shows each study's current step, steps done, bootstrap refits done / total and the time left;
+elsewhere (a pipe, a log file, CI) the output is the plain per-study report.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
-from dagster import DagsterEventType, DagsterInstance
+from scaling.errors import ScalingError
 
+QUICK_TAG = "scaling/quick"
+# `fits` logs this after each fitted group (see assets/fits.py)
+_REFITS = re.compile(r"refits (\d+)/(\d+)")
 
 
 def _say(msg: str, quiet: bool = False) -> None:
@@ -15,7 +28,7 @@ def _say(msg: str, quiet: bool = False) -> None:
         print(msg, flush=True)
 
 
-def register_studies(instance: DagsterInstance, names: list[str]) -> list[str]:
+def register_studies(instance, names: list[str]) -> list[str]:
     """Add study partitions the instance does not know yet; return the ones added."""
     known = set(instance.get_dynamic_partitions("study"))
     new = [n for n in names if n not in known]
@@ -24,90 +37,122 @@ def register_studies(instance: DagsterInstance, names: list[str]) -> list[str]:
     return new
 
 
-def _step_lines(result) -> list[str]:
-    lines = []
-    for ev in result.all_events:
-        if ev.event_type == DagsterEventType.STEP_SUCCESS:
-            took = ev.event_specific_data.duration_ms / 1000.0
-            lines.append(f"    {ev.step_key:<28} ok     {took:6.1f}s")
-        elif ev.event_type == DagsterEventType.STEP_FAILURE:
-            lines.append(f"    {ev.step_key:<28} FAILED")
-        elif ev.event_type == DagsterEventType.STEP_SKIPPED:
-            lines.append(f"    {ev.step_key:<28} skipped (an upstream step or blocking check failed)")
-        elif ev.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
-            data = ev.event_specific_data
-            if not data.passed:
-                why = data.description or ""
-                lines.append(f"    check {data.asset_key.to_user_string()}:{data.check_name} did not pass: {why}")
-    return lines
+class LiveProgress:
+    """A rich display fed by polling the runs' event logs in the Dagster instance: the step each
+    study is in, steps done / to do, and refits done / total from the `fits` step's log lines."""
+
+    def __init__(self, plans: dict):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), transient=False)
+        self.plans = plans
+        self.tasks = {}
+        self.refit_tasks = {}
+        self.runs: dict[str, str] = {}
+        self.seen: dict[str, int] = {}
+        self.total = self.progress.add_task(f"[bold]{len(plans)} studies", total=len(plans))
+        self._stop = threading.Event()
+        self._thread = None
+        self._instance = None
+
+    @property
+    def console(self):
+        return self.progress.console
+
+    def start(self, instance) -> None:
+        self._instance = instance
+        self.progress.start()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self._update()
+        self.progress.stop()
+
+    def begin(self, study: str, run_id: str) -> None:
+        self.runs[study] = run_id
+        self.tasks[study] = self.progress.add_task(f"  {study}: starting", total=len(self.plans[study].stale))
+
+    def finish(self, study: str) -> None:
+        self._update_one(study)
+        self.runs.pop(study, None)
+        task = self.tasks.get(study)
+        if task is not None:
+            self.progress.update(task, completed=len(self.plans[study].stale), visible=False)
+        refits = self.refit_tasks.pop(study, None)
+        if refits is not None:
+            self.progress.update(refits, visible=False)
+        self.progress.advance(self.total)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.5):
+            self._update()
+
+    def _update(self) -> None:
+        for study in list(self.runs):
+            try:
+                self._update_one(study)
+            except Exception:  # the display must never break a run
+                pass
+
+    def _update_one(self, study: str) -> None:
+        from dagster import DagsterEventType
+
+        run_id = self.runs.get(study)
+        if run_id is None or self._instance is None:
+            return
+        records = self._instance.all_logs(run_id)
+        done, current = 0, None
+        for rec in records:
+            ev = rec.dagster_event
+            if ev is not None and ev.event_type == DagsterEventType.STEP_START:
+                current = ev.step_key
+            elif ev is not None and ev.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE,
+                                                      DagsterEventType.STEP_SKIPPED):
+                done += 1
+            elif ev is None and rec.user_message:
+                m = _REFITS.search(rec.user_message)
+                if m:
+                    self._refits(study, int(m.group(1)), int(m.group(2)))
+        task = self.tasks[study]
+        self.progress.update(task, completed=done, description=f"  {study}: {current or 'starting'}")
+
+    def _refits(self, study: str, done: int, total: int) -> None:
+        task = self.refit_tasks.get(study)
+        if task is None:
+            task = self.refit_tasks[study] = self.progress.add_task(f"    {study}: bootstrap refits", total=total)
+        self.progress.update(task, completed=done, total=total)
 
 
-def _failure(result) -> str:
-    for ev in result.all_events:
-        if ev.event_type == DagsterEventType.STEP_FAILURE:
-            err = ev.event_specific_data.error
-            cause = err
-            while cause.cause is not None:
-                cause = cause.cause
-            message = cause.message.strip()
-            if "DagsterAssetCheckFailedError" in (err.cls_name or "") or "blocking asset check" in message:
-                return f"{ev.step_key}: a blocking check failed, so nothing downstream was materialized (see above)"
-            return f"{ev.step_key}: {message}"
-    return "run failed"
+def _plans(names: list[str], specs: dict, force: bool):
+    from pipelines.freshness import STEPS, StudyPlan, plan_study
+    from warehouse.config import paths
 
-
-def _job():
-    """The main job, reconstructable in other processes (the multiprocess executor's steps)."""
-    from pipelines.definitions import defs
-
-    return defs.resolve_job_def("all_studies")
-
-
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-
-
-def _run_one(name: str, instance: DagsterInstance, multiprocess: bool):
-    """One study partition: in this process, or with the multiprocess executor (steps in subprocesses)."""
-    if not multiprocess:
-        return _job().execute_in_process(partition_key=name, instance=instance, raise_on_error=False,
-                                         run_config=QUIET_LOGS)
-    from dagster import execute_job, reconstructable
-
-    with execute_job(reconstructable(_job), instance=instance, tags={"dagster/partition": name},
-                     run_config={**QUIET_LOGS, "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}},
-                     raise_on_error=False) as result:
-        result.all_events  # read the events while the result is open
-        return result
-
-
-def _run_parallel(names: list[str], parallel: int, quiet: bool) -> list[str]:
-    """Several studies at once, each in its own `scaling run` process using the multiprocess executor
-    (runs share the Dagster instance; each writes only its own study's Parquet partitions)."""
-    import subprocess
-
-    _say(f"running {len(names)} studies, {parallel} at a time, each with the multiprocess executor ...", quiet)
-    pending, running, failed = list(names), {}, []
-    while pending or running:
-        while pending and len(running) < parallel:
-            name = pending.pop(0)
-            cmd = [sys.executable, "-m", "pipelines.cli", "run", "--study", name, "--multiprocess", "--no-summary"]
-            running[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for name, proc in list(running.items()):
-            if proc.poll() is not None:
-                out = proc.stdout.read()
-                _say(out.rstrip(), quiet)
-                if proc.returncode != 0:
-                    failed.append(name)
-                del running[name]
-        time.sleep(0.2)
-    return failed
+    p = paths()
+    out = {}
+    for name in names:
+        out[name] = StudyPlan(name, {}, list(STEPS)) if force else plan_study(specs[name], p)
+    return out
 
 
 def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, parallel: int = 1,
-                multiprocess: bool = False, summary: bool = True) -> int:
-    from pipelines.resources import Warehouse
-    from pipelines.summary import summary_lines
+                multiprocess: bool = False, summary: bool = True, quick: bool = False, force: bool = False,
+                live: bool | None = None) -> int:
+    """Run the stale steps of every study (or of ``only``); returns the process exit status.
 
+    Invalid study files are reported and not run (the others run; the exit status is 1); studies whose
+    file is gone are removed from the warehouse (with a message) on a run over every study."""
+    from dagster import DagsterInstance
+
+    from scaling.spec import load_study
+    from pipelines.resources import Warehouse
+
+    t0 = time.time()
     warehouse = Warehouse()
     found = warehouse.scan()
     invalid = report_invalid(found, only)
@@ -116,36 +161,113 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
     if missing and not invalid:
         print(f"error: no study named {missing} in {warehouse.studies_dir}", file=sys.stderr)
         return 2
-    instance = DagsterInstance.get()
     if not only:
-        remove_gone_studies(warehouse, found, instance, quiet)
-    register_studies(instance, names)
-    failed = []
-    t0 = time.time()
-
-    def report(i: int, name: str, result, start: float) -> None:
-        _say(f"[{i}/{len(names)}] {name}", quiet)
-        for line in _step_lines(result):
-            _say(line, quiet)
-        if result.success:
-            _say(f"    done in {time.time() - start:.1f}s", quiet)
-        else:
-            failed.append(name)
-            print(f"    error: {_failure(result)}", file=sys.stderr)
-
-    if parallel <= 1:
-        for i, name in enumerate(names, start=1):
-            _say(f"running {name} ...", quiet)
-            start = time.time()
-            report(i, name, _run_one(name, instance, multiprocess), start)
-    else:
-        failed += _run_parallel(names, parallel, quiet)
+        instance = DagsterInstance.get()
+        try:
+            remove_gone_studies(warehouse, found, instance, quiet)
+        finally:
+            instance.dispose()
+    specs = {}
+    for n in names:
+        try:
+            specs[n] = load_study(found.files[n], data_roots=warehouse.allowed_data_roots)
+        except ScalingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            invalid.append(found.files[n].name)
+    names = [n for n in names if n in specs]
+    plans = _plans(names, specs, force)
+    todo = [n for n in names if plans[n].stale]
+    for n in names:
+        if not plans[n].stale:
+            _say(f"{n}: up to date (no change to its study file, sources or code since the last run)", quiet)
+    outcomes = []
+    if todo:
+        outcomes = _run(todo, plans, quiet, parallel, multiprocess, quick,
+                        live if live is not None else (sys.stdout.isatty() and not quiet))
+    failed = [o.study for o in outcomes if not o.success]
     warehouse.refresh_catalog()
     if summary:
+        from pipelines.summary import summary_lines
+
         print()
-        for line in summary_lines(warehouse, names, time.time() - t0):
+        for line in summary_lines(warehouse.paths, names, time.time() - t0):
             print(line)
     return exit_status(names, failed, invalid)
+
+
+def _report(i: int, n: int, outcome, quiet: bool, console=None) -> None:
+    say = (lambda m: console.print(m, highlight=False, markup=False)) if console is not None else \
+        (lambda m: _say(m, quiet))
+    say(f"[{i}/{n}] {outcome.study}")
+    for line in outcome.lines:
+        say(line)
+    if outcome.success:
+        say(f"    done in {outcome.seconds:.1f}s")
+    else:
+        print(f"    error: {outcome.failure}", file=sys.stderr)
+
+
+def _run(todo: list[str], plans: dict, quiet: bool, parallel: int, multiprocess: bool, quick: bool,
+         live: bool) -> list:
+    from dagster import DagsterInstance
+
+    import pipelines.definitions  # noqa: F401  (imported once, before any worker is forked)
+    from pipelines.runner import execute_study, pool_execute, pool_initializer
+
+    sequential = parallel <= 1 or len(todo) == 1
+    instance = DagsterInstance.get()  # one instance for the whole command
+    register_studies(instance, todo)
+    if not sequential:
+        instance.dispose()  # the workers are forked next: they open their own
+    run_config = None
+    tags_quick = {QUICK_TAG: "1"} if quick else {}
+    run_ids = {n: str(uuid.uuid4()) for n in todo}
+    outcomes = []
+    progress = LiveProgress({n: plans[n] for n in todo}) if live else None
+    if sequential:
+        if progress:
+            progress.start(instance)
+        try:
+            for i, name in enumerate(todo, start=1):
+                if not progress:
+                    _say(f"running {name} ({', '.join(plans[name].stale)}) ...", quiet)
+                else:
+                    progress.begin(name, run_ids[name])
+                outcome = execute_study(plans[name], run_id=run_ids[name], multiprocess=multiprocess,
+                                        run_config=run_config, tags=tags_quick, instance=instance)
+                if progress:
+                    progress.finish(name)
+                _report(i, len(todo), outcome, quiet, progress.console if progress else None)
+                outcomes.append(outcome)
+        finally:
+            if progress:
+                progress.stop()
+            instance.dispose()
+        return outcomes
+
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    _say(f"running {len(todo)} studies, {parallel} at a time in worker processes ...", quiet)
+    workers = min(parallel, len(todo))
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=pool_initializer) as pool:
+        futures = {pool.submit(pool_execute, plans[n], run_ids[n], run_config, tags_quick): n for n in todo}
+        instance = DagsterInstance.get() if progress else None  # opened after the workers were forked
+        if progress:
+            progress.start(instance)
+            for n in todo:
+                progress.begin(n, run_ids[n])
+        try:
+            for i, fut in enumerate(as_completed(futures), start=1):
+                outcome = fut.result()
+                if progress:
+                    progress.finish(outcome.study)
+                _report(i, len(todo), outcome, quiet, progress.console if progress else None)
+                outcomes.append(outcome)
+        finally:
+            if progress:
+                progress.stop()
+    return outcomes
 
 
 def report_invalid(found, only: list[str] | None) -> list[str]:
@@ -160,7 +282,7 @@ def report_invalid(found, only: list[str] | None) -> list[str]:
     return bad
 
 
-def remove_gone_studies(warehouse, found, instance: DagsterInstance, quiet: bool = False) -> list[str]:
+def remove_gone_studies(warehouse, found, instance, quiet: bool = False) -> list[str]:
     """Remove the studies whose file is gone from the lake and the instance, saying so."""
     from pipelines.cleanup import gone_studies, remove_gone
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.resources import Warehouse
 from warehouse.catalog import connect
+from warehouse.config import WarehousePaths
 
 
 def _count(con, sql: str, params: list) -> int:
@@ -63,8 +63,9 @@ def _mixture_headline(con, study: str) -> list[str]:
     return out
 
 
-def summary_lines(warehouse: Warehouse, studies: list[str], seconds: float) -> list[str]:
-    p = warehouse.paths
+def summary_lines(warehouse, studies: list[str], seconds: float) -> list[str]:
+    """``warehouse``: the `Warehouse` resource or its `WarehousePaths` (no Dagster import needed)."""
+    p = warehouse if isinstance(warehouse, WarehousePaths) else warehouse.paths
     lines = [f"Summary ({len(studies)} studies, {seconds:.1f}s)"]
     con = connect(p.catalog)
     try:

@@ -78,20 +78,20 @@ def _inside(z, zbounds) -> bool:
     return all((lo is None or v >= lo) and (hi is None or v <= hi) for v, (lo, hi) in zip(z, zbounds))
 
 
-def newton_polish(problem: Problem, z0, w=None, *, maxiter: int = 40):
-    """Fast refinement from a nearby start (the bootstrap's warm start): Gauss-Newton steps on
-    the points inside the Huber quadratic zone, with a backtracking (Armijo) line search.
-    Falls back to ``polish`` (L-BFGS-B) when a step leaves the bounds, stalls, or does not end
-    at a stationary point. Returns the same tuple as ``polish``."""
-    w = problem.w if w is None else w
-    z = np.asarray(z0, dtype=float).copy()
+def _gauss_newton(problem: Problem, z, w, maxiter: int, irls: bool):
+    """Gauss-Newton steps with an Armijo line search. Curvature per point: 1 inside the Huber
+    zone and 0 beyond (the exact second derivative in r), or, with ``irls``, delta/|r| beyond
+    (Huber's iteratively reweighted least squares, Holland & Welsch 1977), which keeps the
+    steps well posed when most points lie beyond delta (a law the data do not follow)."""
     f, g, J, r = _parts(problem, z, w)
     nit = 0
     for nit in range(1, maxiter + 1):
         if problem.objective == "least_squares":
             curv = w
         else:
-            curv = w * (np.abs(r) <= problem.delta)
+            a = np.abs(r)
+            beyond = problem.delta / np.maximum(a, 1e-300) if irls else 0.0
+            curv = w * np.where(a <= problem.delta, 1.0, beyond)
             if problem.objective == "asymmetric":
                 curv = curv * np.where(r > 0, problem.tau, 1 - problem.tau)
         H = (J * curv[:, None]).T @ J
@@ -119,7 +119,24 @@ def newton_polish(problem: Problem, z0, w=None, *, maxiter: int = 40):
         f, g, J, r = _parts(problem, z, w)
         if f_old - f <= 1e-13 * max(f, 1e-300):
             break
+    return z, f, nit
+
+
+def newton_polish(problem: Problem, z0, w=None, *, maxiter: int = 40):
+    """Fast refinement from a nearby start (the bootstrap's warm start): Gauss-Newton steps on
+    the points inside the Huber quadratic zone, with a backtracking (Armijo) line search; when
+    that does not end at a stationary point, the same from there with Huber's IRLS weights;
+    then ``polish`` (L-BFGS-B) as the last resort. Returns the same tuple as ``polish``."""
+    w = problem.w if w is None else w
+    z, f, nit = _gauss_newton(problem, np.asarray(z0, dtype=float).copy(), w, maxiter, irls=False)
     if _stationary(problem, z, w):
         return z, f, True, "Gauss-Newton converged", nit
+    if problem.objective != "least_squares":
+        z2, f2, it2 = _gauss_newton(problem, z, w, 3 * maxiter, irls=True)
+        nit += it2
+        if f2 <= f:
+            z, f = z2, f2
+        if _stationary(problem, z, w):
+            return z, f, True, "Gauss-Newton (IRLS) converged", nit
     zf, ff, ok, msg, it2 = polish(problem, z, w, continuation=False)
     return zf, ff, ok, msg, nit + it2

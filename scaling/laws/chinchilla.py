@@ -106,6 +106,41 @@ def _data_constrained_fn(X, p):
     return p["E"] + p["A"] * np.exp(-al * np.log(N_eff)) + p["B"] * np.exp(-be * np.log(D_eff))
 
 
+def _effective_grad_star(U, R_star, repeats):
+    """d/dR* of `_effective`: U·((1 - e) - e·R/R*), e = exp(-R/R*)."""
+    e = np.exp(-repeats / R_star)
+    return U * ((1.0 - e) - e * repeats / R_star)
+
+
+def _data_constrained_grad(X, p):
+    """Partial derivatives of the data-constrained law. N' depends on A, B, alpha and beta through
+    U_N = N_opt(U_D) where N exceeds it (the min's other branch, U_N = N, does not)."""
+    N, D, U_D = X["params"], X["tokens"], X["unique_tokens"]
+    A, B, al, be, rn, rd = (p[k] for k in ("A", "B", "alpha", "beta", "R_N_star", "R_D_star"))
+    R_D = np.maximum(D / U_D - 1.0, 0.0)
+    log_n_opt = (np.log(al * A) - np.log(be * B) + be * np.log(U_D)) / al
+    n_opt = np.exp(log_n_opt)
+    capped = n_opt < N
+    U_N = np.where(capped, n_opt, N)
+    R_N = np.maximum(N / U_N - 1.0, 0.0)
+    N_eff = _effective(U_N, rn, R_N)
+    D_eff = _effective(U_D, rd, R_D)
+    tn, td = np.exp(-al * np.log(N_eff)), np.exp(-be * np.log(D_eff))
+    dpred_dn = -al * A * tn / N_eff  # d pred / d N'
+    e = np.exp(-R_N / rn)
+    dn_du = np.where(capped, 1.0 + rn * (1.0 - e) - e * N / U_N, 0.0)  # d N' / d U_N (through R_N too)
+    chain = dpred_dn * dn_du * U_N  # times d log U_N / d theta
+    return {
+        "E": np.ones_like(N),
+        "A": tn + chain / (al * A),
+        "B": td - chain / (al * B),
+        "alpha": -A * tn * np.log(N_eff) + chain * (1.0 / al - log_n_opt) / al,
+        "beta": -B * td * np.log(D_eff) + chain * (np.log(U_D) - 1.0 / be) / al,
+        "R_N_star": dpred_dn * np.where(capped, _effective_grad_star(U_N, rn, R_N), 0.0),
+        "R_D_star": -be * B * td / D_eff * _effective_grad_star(U_D, rd, R_D),
+    }
+
+
 data_constrained = Law(
     name="data_constrained",
     variables=("params", "tokens", "unique_tokens"),
@@ -119,6 +154,7 @@ data_constrained = Law(
         Param("R_N_star", (1e-2, 1e4), log=True, grid=(1.0, 100.0)),
     ),
     fn=_data_constrained_fn,
+    grad=_data_constrained_grad,
     formula=("L = E + A / N'^alpha + B / D'^beta, D' = U_D + U_D*R_D*(1 - exp(-R_D/R_D*)), "
              "N' = U_N + U_N*R_N*(1 - exp(-R_N/R_N*)), R_D = D/U_D - 1, U_N = min(N, N_opt(U_D)), "
              "R_N = N/U_N - 1"),

@@ -13,6 +13,15 @@ def _transfer_fn(X, p):
     return p["K"] * np.exp(p["kappa"] * np.log(gap)) + p["E_y"]
 
 
+def _transfer_grad(X, p):
+    raw = X["loss_x"] - p["E_x"]
+    gap = np.maximum(raw, 1e-12)
+    lg = np.log(gap)
+    t = np.exp(p["kappa"] * lg)
+    return {"K": t, "kappa": p["K"] * t * lg, "E_x": np.where(raw > 1e-12, -p["K"] * p["kappa"] * t / gap, 0.0),
+            "E_y": np.ones_like(gap)}
+
+
 def _transfer_hints(X, y):
     lo = float(np.min(X["loss_x"]))
     return {"E_x": {"bounds": (0.0, lo * (1 - 1e-9)), "grid": (0.0, lo * 0.98)}}
@@ -28,6 +37,7 @@ loss_transfer = Law(
         Param("E_y", (0.0, np.inf), linear=True),
     ),
     fn=_transfer_fn,
+    grad=_transfer_grad,
     formula="L_y = K * (L_x - E_x)^kappa + E_y",
     reference="Brandfonbrener et al. 2024, Loss-to-Loss Prediction: Scaling Laws for All Datasets",
     data_bounds=_transfer_hints,
@@ -37,6 +47,13 @@ loss_transfer = Law(
 def _sigmoid_fn(X, p):
     s = expit(-p["k"] * (X["loss"] - p["L0"]))
     return p["floor"] + (p["ceiling"] - p["floor"]) * s
+
+
+def _sigmoid_grad(X, p):
+    u = X["loss"] - p["L0"]
+    s = expit(-p["k"] * u)
+    ds = (p["ceiling"] - p["floor"]) * s * (1.0 - s)
+    return {"floor": 1.0 - s, "ceiling": s, "k": -ds * u, "L0": ds * p["k"]}
 
 
 def _sigmoid_hints(X, y):
@@ -56,6 +73,7 @@ downstream_sigmoid = Law(
         Param("L0", (-np.inf, np.inf), grid=(0.0, 5.0)),
     ),
     fn=_sigmoid_fn,
+    grad=_sigmoid_grad,
     formula="acc = floor + (ceiling - floor) / (1 + exp(k * (L - L0))), k > 0: lower loss, higher accuracy",
     reference="Gadre et al. 2024, Language models scale reliably with over-training and on downstream tasks; "
               "Bhagia et al. 2024, Establishing Task Scaling Laws via Compute-Efficient Model Ladders",

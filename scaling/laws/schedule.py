@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
 
 from .base import Law, Param
 
@@ -31,6 +30,8 @@ def lr_areas(step, learning_rate, *, decay: float = 0.999, at=None) -> tuple[np.
     eta = np.interp(grid, step, lr)
     s1 = np.concatenate([[0.0], np.cumsum(eta[1:])])
     drop = np.concatenate([[0.0], eta[:-1] - eta[1:]])
+    from scipy.signal import lfilter  # imported here: scipy.signal takes seconds to import
+
     m = lfilter([1.0], [1.0, -decay], drop)
     s2 = np.cumsum(m)
     at = step if at is None else np.asarray(at, dtype=float)

@@ -176,21 +176,26 @@ def _failure(study: str, index: int, plan: FitPlan, group: str | None, exc: Exce
 def fit_study(study: str, plans: list[FitPlan], points, runs, scope: FitScope, *, n_jobs: int = 1,
               log=None) -> tuple[list[GroupFit], list[FitFailure]]:
     """Every planned fit of every group, each on the points ``scope`` allows. A fit that fails
-    (its data, its bounds, its law) is returned as a named ``FitFailure``; the others still run."""
+    (its data, its bounds, its law) is returned as a named ``FitFailure``; the others still run.
+    ``log`` gets a line before each fit and ``bootstrap refits <done>/<total>`` after it."""
     results: list[GroupFit] = []
     failures: list[FitFailure] = []
+    work = []
     for i, plan in enumerate(plans):
         try:
-            groups = gather(plan, points, runs, scope)
+            work += [(i, plan, data) for data in gather(plan, points, runs, scope)]
         except Exception as exc:  # noqa: BLE001 - reported against this fit, the others go on
             failures.append(_failure(study, i, plan, None, exc))
-            continue
-        for data in groups:
-            if log is not None:
-                log(f"{study}: fitting {plan.law} -> {plan.target}"
-                    f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
-            try:
-                results.append(fit_group(plan, data, n_jobs=n_jobs))
-            except Exception as exc:  # noqa: BLE001
-                failures.append(_failure(study, i, plan, data.group, exc))
+    total, done = sum(plan.n_resamples for _, plan, _ in work), 0
+    for i, plan, data in work:
+        if log is not None:
+            log(f"{study}: fitting {plan.law} -> {plan.target}"
+                f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
+        try:
+            results.append(fit_group(plan, data, n_jobs=n_jobs))
+        except Exception as exc:  # noqa: BLE001
+            failures.append(_failure(study, i, plan, data.group, exc))
+        done += plan.n_resamples
+        if log is not None:
+            log(f"{study}: bootstrap refits {done}/{total} ({len(results) + len(failures)}/{len(work)} fits)")
     return results, failures
