@@ -6,9 +6,23 @@ from dagster import AssetExecutionContext, DataVersion, MaterializeResult, Metad
 
 from assets.metadata import preview
 from assets._shared import Warehouse, study_partitions
-from warehouse.ingest import begin_ingest, land_pending
+from warehouse.ingest import INGEST_PARTS, begin_ingest, land_pending
 from warehouse.inputs import digest
 from warehouse.raw import land_source, read_raw
+
+
+# the assets each ingest part materializes (`warehouse.ingest.INGEST_PARTS`)
+_PART_ASSETS = {"normalized": ("runs", "points", "quarantine"), "mixture_points": ("mixture_points",)}
+
+
+def _ingest_parts(context: AssetExecutionContext) -> tuple[str, ...]:
+    """The ingest parts this run executes after `raw_sources` (all of them, unless the run materializes a
+    partial selection of assets, e.g. one asset from the UI)."""
+    selection = context.run.asset_selection
+    if selection is None:
+        return INGEST_PARTS
+    names = {key.to_user_string() for key in selection}
+    return tuple(part for part in INGEST_PARTS if names & set(_PART_ASSETS[part]))
 
 
 def _simulate(spec) -> None:
@@ -40,7 +54,7 @@ def raw_sources(context: AssetExecutionContext, warehouse: Warehouse) -> Materia
         context.log.info(f"{spec.name}/{src.name}: {result.rows} rows from {result.files} files"
                          f" ({'staged' if result.changed else 'unchanged, kept'})")
         landed.append(result)
-    land_pending(staged, {r.source: r.manifest for r in landed}, spec.path.name)
+    land_pending(staged, {r.source: r.manifest for r in landed}, spec.path.name, expect=_ingest_parts(context))
     summary = pl.DataFrame({
         "source": [r.source for r in landed], "files": [r.files for r in landed], "rows": [r.rows for r in landed],
         "changed": [r.changed for r in landed], "columns": [len(r.columns) for r in landed]})

@@ -222,13 +222,22 @@ def begin_ingest(lake: Path, study: str) -> Staged:
     return staged
 
 
-def land_pending(staged: Staged, manifests: dict[str, dict], study_file: str | None = None) -> None:
-    """Record the landed raw sources as the study's pending ingest (normalization stages into it next)."""
+def land_pending(staged: Staged, manifests: dict[str, dict], study_file: str | None = None,
+                 expect: tuple[str, ...] = INGEST_PARTS) -> None:
+    """Record the landed raw sources as the study's pending ingest (normalization stages into it next).
+
+    `expect` are the parts of `INGEST_PARTS` that this run will execute (a run of a partial asset
+    selection may leave one out); the last of them commits, and with none the raw rows commit now."""
     gone = [s for s in committed(staged.lake, staged.study).get("raw", {}) if s not in manifests]
     for source in gone:
         staged.drop("raw", source)
-    record = {"ingest": staged.ingest, "ops": staged.ops, "raw": manifests, "parts": [], "file": study_file}
+    extra = {"raw": manifests, **({"file": study_file} if study_file else {})}
     with study_lock(staged.lake, staged.study):
+        if not expect:
+            _commit(staged.lake, staged.study, staged.ingest, staged.ops, extra)
+            return
+        record = {"ingest": staged.ingest, "ops": staged.ops, "raw": manifests, "parts": [], "file": study_file,
+                  "expect": sorted(expect)}
         atomic_write_json(record, state_dir(staged.lake, staged.study) / "pending.json")
 
 
@@ -264,7 +273,7 @@ def ingest_part(lake: Path, study: str, part: str) -> Iterator[Staged]:
                                "not committed")
         now["ops"].update(staged.ops)
         now["parts"] = sorted(set(now["parts"]) | {part})
-        if set(INGEST_PARTS) <= set(now["parts"]):
+        if set(now.get("expect", INGEST_PARTS)) <= set(now["parts"]):
             extra = {"raw": now["raw"]}
             if now.get("file"):
                 extra["file"] = now["file"]
