@@ -28,7 +28,6 @@ source changed; no state lives inside the table folders.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import uuid

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from ..fit.diagnostics import BLOCKING_FLAGS as SEVERE, blocking_flags
+from ..fit.diagnostics import blocking_flags
 
 KEYS = ("study", "group_name")
 POOR_ERROR_RATIO, POOR_ERROR_FLOOR, POOR_COVERAGE = 2.0, 0.05, 0.5

@@ -27,7 +27,7 @@ import polars as pl
 
 from scaling.errors import SpecError
 from scaling.mixing import fit_mixing_study, optimize_mixture
-from scaling.mixing.evaluate import heldout_metrics, score_heldout
+from scaling.mixing.evaluate import heldout_metrics
 
 _KEYS = {"laws", "targets", "n_resamples", "seed", "objective_weights", "lower", "upper", "unique_tokens",
          "planned_tokens", "max_epochs", "baseline"}

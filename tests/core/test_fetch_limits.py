@@ -125,7 +125,9 @@ def test_slow_drip_stops_at_the_deadline(server, tmp_path):
     with pytest.raises(SourceError, match="not finished within the deadline of 2 s.*options.http.deadline") as err:
         fetch(f"{server}/drip", tmp_path, timeout=5, deadline=2, retries=0)
     took = time.monotonic() - start
-    assert 1.9 < took < 3.5  # each byte arrives within the per-read timeout; only the deadline stops it
+    # each byte arrives within the per-read timeout; only the deadline stops it (the server would drip for
+    # far longer; the upper bound leaves room for a loaded machine)
+    assert 1.9 < took < 15
     assert err.value.where.file == f"{server}/drip"
     assert no_partial_files(tmp_path)
 
@@ -144,7 +146,9 @@ def test_transient_errors_are_retried_with_backoff(server, tmp_path):
     assert got.path.read_bytes() == BODY
     assert Handler.hits["flaky"] == 3
     gaps = [b - a for a, b in zip(Handler.times, Handler.times[1:])]
-    assert 0.18 < gaps[0] < 0.6 and 0.38 < gaps[1] < 0.9  # 0.2 s, then 0.4 s
+    # waits of 0.2 s, then 0.4 s: the lower bounds are what the backoff guarantees (a loaded machine only
+    # adds to them)
+    assert gaps[0] >= 0.19 and gaps[1] >= 0.39 and max(gaps) < 10
 
     with pytest.raises(SourceError, match=r"HTTP 503 Service Unavailable \(gave up after 3 attempts\)"):
         fetch(f"{server}/down", tmp_path, retries=2, backoff=0.05)
@@ -161,7 +165,7 @@ def test_retries_stop_at_the_deadline(server, tmp_path):
     start = time.monotonic()
     with pytest.raises(SourceError, match="HTTP 503"):
         fetch(f"{server}/down", tmp_path, retries=100, backoff=0.2, deadline=1.0)
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 10  # without the deadline, 100 retries would take minutes
     assert 2 <= Handler.hits["down"] <= 4  # 0.2 + 0.4 s of waits fit in 1 s, 0.8 more would not
 
 

@@ -6,7 +6,6 @@ import os
 import shutil
 from pathlib import Path
 
-import duckdb
 import polars as pl
 from dagster import AssetSelection, DagsterInstance, materialize
 
