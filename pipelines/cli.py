@@ -57,8 +57,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     root = _configure(args)
     from pipelines.progress import run_studies
 
+    if args.dask_scheduler or args.dask_workers is not None:
+        args.executor = "dask"
     return run_studies(root, only=args.study, quiet=args.quiet, parallel=args.parallel,
-                       multiprocess=args.multiprocess, summary=not args.no_summary)
+                       multiprocess=args.multiprocess, summary=not args.no_summary, executor=args.executor,
+                       dask_scheduler=args.dask_scheduler, dask_workers=args.dask_workers or 2)
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
@@ -105,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
                      help="run N studies at once, each in its own process with the multiprocess executor")
     run.add_argument("--multiprocess", action="store_true",
                      help="run each study's steps in subprocesses (Dagster's multiprocess executor)")
+    run.add_argument("--executor", choices=("in_process", "dask"), default="in_process",
+                     help="where steps run: this process (default) or a Dask cluster (dagster-dask)")
+    run.add_argument("--dask-workers", type=int, metavar="N",
+                     help="with --executor dask: start a local Dask cluster of N worker processes (default 2)")
+    run.add_argument("--dask-scheduler", metavar="ADDRESS",
+                     help="with --executor dask: use the existing Dask scheduler at ADDRESS (tcp://HOST:PORT)")
     run.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=_cmd_run)
     sql = sub.add_parser("sql", help="run a query on the DuckDB catalog (read-only)")

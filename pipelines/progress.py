@@ -81,18 +81,23 @@ def _run_one(name: str, instance: DagsterInstance, multiprocess: bool):
         return result
 
 
-def _run_parallel(names: list[str], parallel: int, quiet: bool) -> list[str]:
-    """Several studies at once, each in its own `scaling run` process using the multiprocess executor
-    (runs share the Dagster instance; each writes only its own study's Parquet partitions)."""
+def _multiprocess_command(name: str) -> list[str]:
+    return [sys.executable, "-m", "pipelines.cli", "run", "--study", name, "--multiprocess", "--no-summary"]
+
+
+def _run_parallel(names: list[str], parallel: int, quiet: bool, command=_multiprocess_command,
+                  how: str = "the multiprocess executor") -> list[str]:
+    """Several studies at once, each in its own `scaling run` process (`command(name)`); runs share the
+    Dagster instance, and each writes only its own study's Parquet partitions."""
     import subprocess
 
-    _say(f"running {len(names)} studies, {parallel} at a time, each with the multiprocess executor ...", quiet)
+    _say(f"running {len(names)} studies, {parallel} at a time, each with {how} ...", quiet)
     pending, running, failed = list(names), {}, []
     while pending or running:
         while pending and len(running) < parallel:
             name = pending.pop(0)
-            cmd = [sys.executable, "-m", "pipelines.cli", "run", "--study", name, "--multiprocess", "--no-summary"]
-            running[name] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            running[name] = subprocess.Popen(command(name), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                             text=True)
         for name, proc in list(running.items()):
             if proc.poll() is not None:
                 out = proc.stdout.read()
@@ -105,7 +110,8 @@ def _run_parallel(names: list[str], parallel: int, quiet: bool) -> list[str]:
 
 
 def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, parallel: int = 1,
-                multiprocess: bool = False, summary: bool = True) -> int:
+                multiprocess: bool = False, summary: bool = True, executor: str = "in_process",
+                dask_scheduler: str | None = None, dask_workers: int = 2) -> int:
     from pipelines.resources import Warehouse
     from pipelines.summary import summary_lines
 
@@ -135,7 +141,20 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
             failed.append(name)
             print(f"    error: {_failure(result)}", file=sys.stderr)
 
-    if parallel <= 1:
+    if executor == "dask":
+        from pipelines.distributed import dask_scheduler as scheduler, run_study_on_dask, worker_command
+
+        with scheduler(dask_scheduler, dask_workers) as address:
+            at_once = parallel if parallel > 1 else (dask_workers if not dask_scheduler else 2)
+            if len(names) > 1 and at_once > 1:
+                failed += _run_parallel(names, at_once, quiet, command=lambda n: worker_command(n, address),
+                                        how=f"its steps on the Dask cluster at {address}")
+            else:
+                for i, name in enumerate(names, start=1):
+                    _say(f"running {name} on the Dask cluster at {address} ...", quiet)
+                    start = time.time()
+                    report(i, name, run_study_on_dask(name, instance, address), start)
+    elif parallel <= 1:
         for i, name in enumerate(names, start=1):
             _say(f"running {name} ...", quiet)
             start = time.time()
