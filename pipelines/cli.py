@@ -77,9 +77,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     root = _configure(args)
     from pipelines.progress import run_studies
 
+    if args.dask_scheduler or args.dask_workers is not None:
+        args.executor = "dask"
     return run_studies(root, only=args.study, quiet=args.quiet, parallel=args.parallel,
                        multiprocess=args.multiprocess, summary=not args.no_summary, quick=args.quick,
-                       force=args.force)
+                       force=args.force, executor=args.executor, dask_scheduler=args.dask_scheduler,
+                       dask_workers=args.dask_workers or 2)
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
@@ -134,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--quick", action="store_true",
                      help="a first look: 100 bootstrap refits per fit and 50 per backtest (not recorded as done)")
     run.add_argument("--force", action="store_true", help="run every step, even those with nothing stale")
+    run.add_argument("--executor", choices=("in_process", "dask"), default="in_process",
+                     help="where steps run: this process (default) or a Dask cluster (dagster-dask)")
+    run.add_argument("--dask-workers", type=int, metavar="N",
+                     help="with --executor dask: start a local Dask cluster of N worker processes (default 2)")
+    run.add_argument("--dask-scheduler", metavar="ADDRESS",
+                     help="with --executor dask: use the existing Dask scheduler at ADDRESS (tcp://HOST:PORT)")
     run.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=_cmd_run)
     sql = sub.add_parser("sql", help="run a query on the DuckDB catalog (read-only)")

@@ -142,8 +142,11 @@ def _plans(names: list[str], specs: dict, force: bool):
 
 def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, parallel: int = 1,
                 multiprocess: bool = False, summary: bool = True, quick: bool = False, force: bool = False,
-                live: bool | None = None) -> int:
+                live: bool | None = None, executor: str = "in_process", dask_scheduler: str | None = None,
+                dask_workers: int = 2) -> int:
     """Run the stale steps of every study (or of ``only``); returns the process exit status.
+    With ``executor="dask"`` the steps run on the Dask cluster at ``dask_scheduler``, or on a local
+    cluster of ``dask_workers`` processes (`pipelines.distributed`).
 
     Invalid study files are reported and not run (the others run; the exit status is 1); studies whose
     file is gone are removed from the warehouse (with a message) on a run over every study."""
@@ -181,9 +184,16 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
         if not plans[n].stale:
             _say(f"{n}: up to date (no change to its study file, sources or code since the last run)", quiet)
     outcomes = []
-    if todo:
-        outcomes = _run(todo, plans, quiet, parallel, multiprocess, quick,
-                        live if live is not None else (sys.stdout.isatty() and not quiet))
+    show = live if live is not None else (sys.stdout.isatty() and not quiet)
+    if todo and executor == "dask":
+        from pipelines.distributed import dask_scheduler as cluster
+
+        with cluster(dask_scheduler, dask_workers) as address:
+            _say(f"running on the Dask cluster at {address}", quiet)
+            at_once = parallel if parallel > 1 else (dask_workers if not dask_scheduler else 2)
+            outcomes = _run(todo, plans, quiet, at_once, multiprocess, quick, show, dask_address=address)
+    elif todo:
+        outcomes = _run(todo, plans, quiet, parallel, multiprocess, quick, show)
     failed = [o.study for o in outcomes if not o.success]
     warehouse.refresh_catalog()
     if summary:
@@ -208,7 +218,7 @@ def _report(i: int, n: int, outcome, quiet: bool, console=None) -> None:
 
 
 def _run(todo: list[str], plans: dict, quiet: bool, parallel: int, multiprocess: bool, quick: bool,
-         live: bool) -> list:
+         live: bool, dask_address: str | None = None) -> list:
     from dagster import DagsterInstance
 
     import pipelines.definitions  # noqa: F401  (imported once, before any worker is forked)
@@ -234,7 +244,8 @@ def _run(todo: list[str], plans: dict, quiet: bool, parallel: int, multiprocess:
                 else:
                     progress.begin(name, run_ids[name])
                 outcome = execute_study(plans[name], run_id=run_ids[name], multiprocess=multiprocess,
-                                        run_config=run_config, tags=tags_quick, instance=instance)
+                                        run_config=run_config, tags=tags_quick, instance=instance,
+                                        dask_address=dask_address)
                 if progress:
                     progress.finish(name)
                 _report(i, len(todo), outcome, quiet, progress.console if progress else None)
@@ -251,7 +262,8 @@ def _run(todo: list[str], plans: dict, quiet: bool, parallel: int, multiprocess:
     _say(f"running {len(todo)} studies, {parallel} at a time in worker processes ...", quiet)
     workers = min(parallel, len(todo))
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=pool_initializer) as pool:
-        futures = {pool.submit(pool_execute, plans[n], run_ids[n], run_config, tags_quick): n for n in todo}
+        futures = {pool.submit(pool_execute, plans[n], run_ids[n], run_config, tags_quick, dask_address): n
+                   for n in todo}
         instance = DagsterInstance.get() if progress else None  # opened after the workers were forked
         if progress:
             progress.start(instance)

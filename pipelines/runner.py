@@ -35,6 +35,13 @@ def _job():
     return defs.resolve_job_def("all_studies")
 
 
+def _dask_job():
+    """The main job with its steps on a Dask cluster, reconstructable on the workers."""
+    from pipelines.definitions import defs
+
+    return defs.resolve_job_def("all_studies_dask")
+
+
 def step_asset_keys(steps: list[str]):
     """The asset keys the given ops materialize."""
     from pipelines.definitions import defs
@@ -98,9 +105,11 @@ def succeeded_steps(result) -> list[str]:
 
 
 def execute_study(plan: StudyPlan, run_id: str | None = None, multiprocess: bool = False,
-                  run_config: dict | None = None, tags: dict | None = None, instance=None) -> StudyOutcome:
+                  run_config: dict | None = None, tags: dict | None = None, instance=None,
+                  dask_address: str | None = None) -> StudyOutcome:
     """Run the stale steps of one study (all of them when the plan says so) and record the ones that
-    succeeded. In this process, or with the multiprocess executor (steps in subprocesses)."""
+    succeeded. In this process, with the multiprocess executor (steps in subprocesses), or with the
+    steps on the Dask cluster at ``dask_address`` (`pipelines.dask_executor`)."""
     from dagster import DagsterInstance
 
     from pipelines.resources import Warehouse
@@ -111,7 +120,7 @@ def execute_study(plan: StudyPlan, run_id: str | None = None, multiprocess: bool
     instance = instance or DagsterInstance.get()
     config = {**QUIET_LOGS, **(run_config or {})}
     selection = None if len(plan.stale) == len(STEPS) else step_asset_keys(plan.stale)
-    if not multiprocess:
+    if not multiprocess and not dask_address:
         result = _job().execute_in_process(partition_key=plan.study, instance=instance, raise_on_error=False,
                                            run_config=config, asset_selection=selection, run_id=run_id,
                                            tags=tags or None)
@@ -119,12 +128,13 @@ def execute_study(plan: StudyPlan, run_id: str | None = None, multiprocess: bool
     else:
         from dagster import execute_job, reconstructable
 
-        job = reconstructable(_job)
+        job = reconstructable(_dask_job if dask_address else _job)
         if selection is not None:
             job = job.get_subset(asset_selection=set(selection))
+        execution = {"cluster": {"existing": {"address": dask_address}}} if dask_address else \
+            {"multiprocess": {"max_concurrent": 2}}
         with execute_job(job, instance=instance, tags={**(tags or {}), "dagster/partition": plan.study},
-                         run_config={**config, "execution": {"config": {"multiprocess": {"max_concurrent": 2}}}},
-                         raise_on_error=False) as result:
+                         run_config={**config, "execution": {"config": execution}}, raise_on_error=False) as result:
             outcome = _outcome(plan, result, start)
     quick = bool(tags and tags.get("scaling/quick"))
     # a quick first look (fewer refits) is never recorded: the next full run computes the fits again
@@ -154,8 +164,10 @@ def _pool_instance():
     return _POOL_STATE["instance"]
 
 
-def pool_execute(plan: StudyPlan, run_id: str, run_config: dict | None, tags: dict | None) -> StudyOutcome:
+def pool_execute(plan: StudyPlan, run_id: str, run_config: dict | None, tags: dict | None,
+                 dask_address: str | None = None) -> StudyOutcome:
     try:
-        return execute_study(plan, run_id=run_id, run_config=run_config, tags=tags, instance=_pool_instance())
+        return execute_study(plan, run_id=run_id, run_config=run_config, tags=tags, instance=_pool_instance(),
+                             dask_address=dask_address)
     except Exception as exc:  # reported as the study's failure, the other studies go on
         return StudyOutcome(plan.study, False, 0.0, [], f"{type(exc).__name__}: {exc}")
