@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from helpers import copy_study, query, run_study
@@ -47,21 +48,39 @@ def test_chinchilla_epoch_replication_with_intervals(root, shared_data):
     assert settings["delta"] == 1e-3 and settings["n_resamples"] == 1000
 
 
+OLMO_FILTER = "run NOT LIKE 'peteish%' AND run NOT LIKE '%rerun' AND run NOT LIKE '%0.5xC' AND run NOT LIKE '3B-%'"
+
+
 @pytest.mark.slow
 def test_olmo_ladder_predicts_the_7b_target(root, shared_data):
-    _, w = materialize(root, "olmo_ladder", shared_data)
+    studies, w = materialize(root, "olmo_ladder", shared_data)
+    assert OLMO_FILTER in (studies / "olmo_ladder.toml").read_text()
+    ladder = query(w, f"SELECT run, flops FROM runs WHERE study = 'olmo_ladder' AND {OLMO_FILTER}")
+    assert ladder.height == 16  # 190M-1.3B x 1-10x Chinchilla tokens, as the paper's train set
+    max_fitted = float(ladder["flops"].max())
+    fits = query(w, "SELECT DISTINCT n_runs FROM law_fits WHERE study = 'olmo_ladder'")
+    assert fits["n_runs"].to_list() == [16]
+
     row = query(w, "SELECT * FROM forecasts WHERE study = 'olmo_ladder' AND kind = 'target_run' "
                    "AND target = 'c4_loss'").row(0, named=True)
     assert row["actual"] == pytest.approx(2.4829, abs=1e-4)
-    assert abs(row["rel_error"]) < 0.02
-    assert row["ci_low"] < row["actual"] < row["ci_high"]
-    down = query(w, "SELECT target, predicted, ci_low, ci_high, actual, rel_error FROM forecasts "
-                    "WHERE study = 'olmo_ladder' AND kind = 'downstream'")
+    # the README: 2.4360, -1.89%, 95% interval 2.352-2.563, 83x the largest fitted ladder run's compute
+    got = (round(row["predicted"], 4), round(100 * row["rel_error"], 2), round(row["ci_low"], 3),
+           round(row["ci_high"], 3), round(row["extrapolation"]))
+    assert got == (2.4360, -1.89, 2.352, 2.563, 83)
+    assert row["extrapolation"] == pytest.approx(row["flops"] / max_fitted, rel=1e-12)
+    assert row["flops"] == pytest.approx(6 * 6887575552 * 3945065873408, rel=1e-12)
+
+    down = query(w, "SELECT target, flops, predicted, ci_low, ci_high, actual, rel_error, extrapolation "
+                    "FROM forecasts WHERE study = 'olmo_ladder' AND kind = 'downstream'")
     assert down.height == 4
     assert ((down["ci_low"] <= down["predicted"]) & (down["predicted"] <= down["ci_high"])).all()
-    assert down["rel_error"].is_finite().all()
-    fits = query(w, "SELECT DISTINCT n_runs FROM law_fits WHERE study = 'olmo_ladder'")
-    assert fits["n_runs"].to_list() == [16]
+    # both downstream steps fit the same 16 ladder runs: the same largest fitted compute
+    np.testing.assert_allclose(down["extrapolation"].to_numpy(), row["extrapolation"], rtol=1e-12)
+    # the README: HellaSwag, ARC-Easy, ARC-Challenge, PIQA relative errors of accuracy, in %
+    task = lambda t: t.split("/")[-1].removesuffix("_rc_5shot_len_norm").rsplit("_", 1)[0]  # noqa: E731
+    errors = {task(t): round(100 * e, 1) for t, e in zip(down["target"], down["rel_error"])}
+    assert errors == {"hellaswag": 2.9, "arc_easy": -7.3, "arc_challenge": -13.2, "piqa": -1.8}
 
 
 @pytest.mark.slow
