@@ -60,7 +60,7 @@ def check_forecast_spec(spec: dict, study: str) -> dict:
         if bad or "name" not in t or "params" not in t or "tokens" not in t:
             raise SpecError(f"a target needs name, params and tokens (known keys {sorted(_TARGET_KEYS)}; "
                             f"unknown {sorted(bad)})", study=study, field=f"forecasts.targets[{i}]")
-    for d in spec.get("downstream", []):
+    for i, d in enumerate(spec.get("downstream", [])):
         bad = set(d) - _DOWNSTREAM_KEYS
         if bad or "task_loss" not in d or "accuracy" not in d:
             raise SpecError(f"a downstream forecast needs task_loss and accuracy metrics (known keys "
