@@ -140,7 +140,8 @@ LAW_FITS = _t(
     ("n_runs", "BIGINT", "runs fitted"),
     ("converged", "BOOLEAN", "the optimizer converged and no blocking flag was raised"),
     ("flags", "VARCHAR", "comma-separated warnings: at_bound:<p>, exponent_implausible, ..."),
-    ("settings", "VARCHAR", "fit settings as JSON (objective, delta, space, bounds, fixed, resamples, seed)"),
+    ("settings", "VARCHAR", "fit settings as JSON (objective, delta, space, bounds, fixed, resamples, seed, "
+                            "max_fitted_flops)"),
     ("input_hash", "VARCHAR", "sha256 of the exact data fitted"),
 )
 
@@ -217,7 +218,7 @@ FORECASTS = _t(
     ("predicted", "DOUBLE", "predicted value of the target"),
     ("ci_low", "DOUBLE", "2.5th percentile of the prediction"),
     ("ci_high", "DOUBLE", "97.5th percentile of the prediction"),
-    ("extrapolation", "DOUBLE", "budget / largest observed budget"),
+    ("extrapolation", "DOUBLE", "budget / largest compute the fit used (target runs never enter a fit)"),
     ("actual", "DOUBLE", "observed value, when the target run exists"),
     ("rel_error", "DOUBLE", "(predicted - actual) / actual, when observed"),
     ("recommended", "BOOLEAN", "from the law that backtests best for this target"),

@@ -66,7 +66,7 @@ def check_forecast_spec(spec: dict, study: str) -> dict:
             raise SpecError(f"a target needs name, params and one of tokens or tokens_per_param "
                             f"(known keys {sorted(_TARGET_KEYS)}; "
                             f"unknown {sorted(bad)})", study=study, field=f"forecasts.targets[{i}]")
-    for d in spec.get("downstream", []):
+    for i, d in enumerate(spec.get("downstream", [])):
         bad = set(d) - _DOWNSTREAM_KEYS
         if bad or "task_loss" not in d or "accuracy" not in d:
             raise SpecError(f"a downstream forecast needs task_loss and accuracy metrics (known keys "

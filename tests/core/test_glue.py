@@ -106,3 +106,19 @@ def test_a_negative_bound_on_a_log_space_parameter_is_named():
     with pytest.raises(FitError) as err:  # used to fit on log(-5), log(-1): nan bounds, garbage out
         fit_law("chinchilla", X, y, bounds={"B": (-5.0, -1.0)})
     assert err.value.where.field == "B" and "log space" in err.value.problem
+
+
+def test_downstream_fits_take_the_studys_fit_filter(tmp_path):
+    from scaling.errors import SpecError
+    from scaling.plan.forecasts import downstream_filter
+    from scaling.spec import load_study
+
+    head = ('[[sources]]\nname = "s"\nkind = "checkpoint_results"\nlocation = "t.csv"\nformat = "csv"\n'
+            '[sources.metrics]\nloss = "loss"\n')
+    fits = '[[fits]]\nlaw = "chinchilla"\ntarget = "loss"\nfilter = "run <> \'a\'"\n'
+    down = '[forecasts]\ndownstream = [{ task_loss = "bpb", accuracy = "acc" }]\n'
+    (tmp_path / "one.toml").write_text(head + fits + fits.replace("chinchilla", "kaplan") + down)
+    assert downstream_filter(load_study(tmp_path / "one.toml")) == "run <> 'a'"
+    (tmp_path / "two.toml").write_text(head + fits + fits.replace("'a'", "'b'") + down)
+    with pytest.raises(SpecError, match="field 'forecasts.downstream\\[0\\].filter'.*different filters"):
+        downstream_filter(load_study(tmp_path / "two.toml"))
