@@ -132,7 +132,8 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         col = columns_of(src.columns[canon])[0]
         value, bad = parse_number(col, pl.Int64 if canon == "step" else pl.Float64, schema)
         exprs += [value.alias(f"_{canon}"), bad.alias(f"_bad_{canon}")]
-        checks.append((f"_bad_{canon}", col, pl.format("expected a number for {}, got '{}'", pl.lit(canon),
+        kind = "whole number" if canon == "step" else "number"
+        checks.append((f"_bad_{canon}", col, pl.format(f"expected a {kind} for {{}}, got '{{}}'", pl.lit(canon),
                                                         pl.col(col).cast(pl.Utf8)), True))
     run_cols = run_columns(src, columns)
     if run_cols:  # a run id built from an empty cell names no run: a bad row, located like the others
