@@ -243,6 +243,23 @@ def _location(raw: dict, kind: str, where: dict) -> str:
     return _str(raw.get("location"), "location", **where)
 
 
+_TABLE_KEYS = ("options", "columns", "metrics", "units", "metadata_columns", "defaults", "runs", "mixture")
+_STRING_KEYS = ("kind", "format", "layout", "run", "unit", "final", "on_error", "filter")
+
+
+def _shapes(raw: dict, where: dict) -> None:
+    """The kind of value each source key holds (a table, a string, a list of strings), before reading them."""
+    for key in _TABLE_KEYS:
+        if key in raw and not isinstance(raw[key], dict):
+            raise SpecError(f"expected a table, got {type(raw[key]).__name__} {raw[key]!r}", field=key, **where)
+    for key in _STRING_KEYS:
+        if key in raw and not isinstance(raw[key], str):
+            raise SpecError(f"expected a string, got {type(raw[key]).__name__} {raw[key]!r}", field=key, **where)
+    cols = raw.get("metric_columns")
+    if cols is not None and not (isinstance(cols, list) and all(isinstance(c, str) and c for c in cols)):
+        raise SpecError(f"expected a list of glob patterns, got {cols!r}", field="metric_columns", **where)
+
+
 def _source(raw: dict, study: str, index: int) -> SourceSpec:
     if not isinstance(raw, dict):
         raise SpecError(f"expected a [[sources]] table, got {type(raw).__name__}", study=study, source=f"#{index + 1}")
@@ -250,6 +267,7 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
     where = {"study": study, "source": raw["name"] if named else f"#{index + 1}"}
     required = {"name", "kind"} | ({"location", "format"} if raw.get("kind") != "mixture_runs" else {"mixture"})
     _keys(raw, _SOURCE_KEYS, required, **where)
+    _shapes(raw, where)
     name = check_name(raw["name"], "source name", field="name", **where)
     kind = _choice(raw["kind"], KINDS, "kind", **where)
     fmt = _choice(raw.get("format", "csv"), FORMATS, "format", **where)

@@ -47,11 +47,15 @@ def partition_dir(lake: Path, table: str, study: str, source: str | None = None)
 
 def _storage_error(exc: OSError, target: Path) -> StorageError:
     """A failed write as one line: which file, and what the system said (read-only, disk full, ...)."""
-    what = exc.strerror or type(exc).__name__
+    code = exc.errno
+    if code is None:  # polars raises OSError("Read-only file system (os error 30): <path>")
+        found = re.search(r"\(os error (\d+)\)", str(exc))
+        code = int(found.group(1)) if found else None
+    what = exc.strerror or (os.strerror(code) if code else str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     hint = {28: "; free space on the warehouse's file system",  # ENOSPC
             30: "; the warehouse is on a read-only file system",  # EROFS
             13: "; the warehouse folder is not writable by this user",  # EACCES
-            122: "; the disk quota is exceeded"}.get(exc.errno or 0, "")  # EDQUOT
+            122: "; the disk quota is exceeded"}.get(code or 0, "")  # EDQUOT
     return StorageError(f"cannot write {target}: {what}{hint}")
 
 

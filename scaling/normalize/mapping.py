@@ -33,8 +33,9 @@ def parse_number(col: str, dtype: pl.DataType, frame_schema: dict) -> tuple[pl.E
     else:
         parsed = src.cast(pl.Float64, strict=False)
         bad = src.is_not_null() & parsed.is_null()
-    if dtype == pl.Int64:
-        bad = bad | (parsed.is_not_null() & parsed.is_finite() & (parsed != parsed.floor()))
+    if dtype == pl.Int64:  # a whole number that fits in 64 bits (a step)
+        bad = bad | (parsed.is_not_null() & (~parsed.is_finite() | (parsed != parsed.floor())
+                                             | (parsed.abs() >= 2.0**63)))
     return parsed, bad
 
 

@@ -139,7 +139,8 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         if canon in src.scale:  # a column in billions, trillions, 1e21 FLOPs, ...
             value = value * src.scale[canon]
         exprs += [value.alias(f"_{canon}"), bad.alias(f"_bad_{canon}")]
-        checks.append((f"_bad_{canon}", col, pl.format("expected a number for {}, got '{}'", pl.lit(canon),
+        kind = "whole number" if canon == "step" else "number"
+        checks.append((f"_bad_{canon}", col, pl.format(f"expected a {kind} for {{}}, got '{{}}'", pl.lit(canon),
                                                         pl.col(col).cast(pl.Utf8)), True))
     run_cols = run_columns(src, columns)
     if run_cols:  # a run id built from an empty cell names no run: a bad row, located like the others

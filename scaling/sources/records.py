@@ -89,4 +89,6 @@ def frame_from_records(records, label: str, where: str) -> tuple[pl.DataFrame, l
         for builder in columns.values():
             if len(builder.values) < len(positions):
                 builder.values.append(None)
+    if positions and not columns:
+        raise SourceError("no columns: every record is an empty object", file=label, **{where: positions[0]})
     return pl.DataFrame([b.series() for b in columns.values()]), positions

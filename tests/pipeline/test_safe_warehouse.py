@@ -1,0 +1,169 @@
+"""Attacks on the warehouse through real materializations and the CLI: nothing escapes, every bad input
+gets a located one-line error, and what the warehouse already holds is left as it was."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, query, run_study
+from scaling.errors import ScalingError, SourceError, StorageError
+from test_bad_input import GOOD, HEADER, assert_untouched, error_of, lake_snapshot, write_log, write_study
+
+
+def files_outside(tmp_path: Path, warehouse: Path, studies: Path) -> list[Path]:
+    return [p for p in tmp_path.rglob("*") if p.is_file()
+            and not p.is_relative_to(warehouse) and not p.is_relative_to(studies)]
+
+
+def test_a_source_named_to_climb_out_writes_nothing_outside(tmp_path):
+    studies = write_study(tmp_path)
+    write_log(studies, "a.csv", [HEADER, *GOOD])
+    toml = studies / "toy.toml"
+    toml.write_text(toml.read_text().replace('name = "logs"', 'name = "../../../x"'))
+    warehouse = tmp_path / "deep" / "warehouse"
+    err = error_of(lambda: run_study(studies, warehouse, "toy"))
+    assert "source name" in str(err) and err.where.study == "toy"
+    assert files_outside(tmp_path, warehouse, studies) == []
+
+
+def test_a_study_name_with_a_newline_is_refused_and_others_still_query(tmp_path):
+    studies = write_study(tmp_path)
+    write_log(studies, "a.csv", [HEADER, *GOOD])
+    warehouse = tmp_path / "warehouse"
+    run_study(studies, warehouse, "toy")
+    bad = studies / "evil.toml"
+    bad.write_text((studies / "toy.toml").read_text().replace('name = "toy"', 'name = "nl\\n"'))
+    err = error_of(lambda: run_study(studies, warehouse, "nl\n"))
+    assert "study name" in str(err)
+    assert query(warehouse, "SELECT count(*) AS n FROM raw")["n"][0] == 20
+
+
+def test_a_location_outside_the_roots_fails_and_the_data_root_allows_it(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("".join([HEADER, *GOOD]))
+    studies = write_study(tmp_path, location=f"{data}/*.csv")
+    warehouse = tmp_path / "warehouse"
+    err = error_of(lambda: run_study(studies, warehouse, "toy", data_roots=()))
+    assert isinstance(err, SourceError) and "outside the folders study files may read" in str(err)
+    assert "--data-root" in str(err) and err.where.source == "logs"
+    assert not (warehouse / "lake" / "raw").exists()
+    run_study(studies, warehouse, "toy", data_roots=(data,))
+    assert query(warehouse, "SELECT count(*) AS n FROM points")["n"][0] == 20
+
+
+def test_invalid_utf8_on_the_fast_path_names_the_line_and_latin1_reads(tmp_path):
+    studies = write_study(tmp_path)
+    write_log(studies, "a.csv", [HEADER, *GOOD])
+    (studies / "logs" / "b.csv").write_bytes(
+        "".join([HEADER, *GOOD[:4]]).encode() + "5,5000,3.95,0.001\n6,6000,3.94,caf\u00e9\n".encode("latin-1"))
+    warehouse = tmp_path / "warehouse"
+    err = error_of(lambda: run_study(studies, warehouse, "toy"))
+    assert str(err).startswith("study 'toy', source 'logs', file 'logs/b.csv', line 7: not valid UTF-8")
+    assert "options.encoding" in str(err)
+
+    toml = studies / "toy.toml"
+    toml.write_text(toml.read_text().replace('format = "csv"', 'format = "csv"\noptions = { encoding = "latin-1" }'))
+    err = error_of(lambda: run_study(studies, warehouse, "toy"))  # read now; the text is not a learning rate
+    assert "line 7, column 'lr': expected a number for learning_rate, got 'café'" in str(err)
+
+
+def test_an_empty_run_id_column_is_a_located_error(tmp_path):
+    studies = write_study(tmp_path)
+    write_log(studies, "a.csv", ["model," + HEADER, *[f"m1,{g}" for g in GOOD[:3]], f",{GOOD[3]}"])
+    toml = studies / "toy.toml"
+    toml.write_text(toml.read_text().replace('run = "{file_stem}"', 'run = "{model}-x"'))
+    err = error_of(lambda: run_study(studies, tmp_path / "warehouse", "toy"))
+    assert str(err) == ("study 'toy', source 'logs', file 'logs/a.csv', line 5, column 'model': empty run id: "
+                        "the run template '{model}-x' (columns ['model']) needs a value here")
+
+
+@pytest.fixture
+def tiny_mount(tmp_path):
+    """A 16 MiB tmpfs at tmp_path/mnt (skips where mounting is not permitted)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_is_a_storage_error_and_the_lake_keeps_its_data(tmp_path, tiny_mount):
+    studies = write_study(tmp_path)
+    write_log(studies, "a.csv", [HEADER, *GOOD])
+    write_log(studies, "b.csv", [HEADER, *GOOD])
+    warehouse = tiny_mount / "warehouse"
+    run_study(studies, warehouse, "toy")
+    before = lake_snapshot(warehouse)
+    filler = tiny_mount / "filler"
+    with open(filler, "wb", buffering=0) as out:  # take every free byte of the file system
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError:
+            pass
+    rows = [f"{s},{s * 1000},{4.0 - s * 0.001:.4f},0.001\n" for s in range(1, 20001)]
+    write_log(studies, "b.csv", [HEADER, *rows])
+    err = error_of(lambda: run_study(studies, warehouse, "toy"))
+    assert isinstance(err, StorageError) and "No space left on device" in str(err)
+    assert "\n" not in str(err)
+    filler.unlink()
+    assert_untouched(warehouse, before)
+
+
+def test_a_read_only_warehouse_is_a_storage_error(tmp_path, tiny_mount):
+    studies = write_study(tmp_path)
+    write_log(studies, "a.csv", [HEADER, *GOOD])
+    warehouse = tiny_mount / "warehouse"
+    run_study(studies, warehouse, "toy")
+    before = lake_snapshot(warehouse)
+    write_log(studies, "b.csv", [HEADER, *GOOD])
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_mount)], check=True)
+    err = error_of(lambda: run_study(studies, warehouse, "toy"))
+    assert isinstance(err, StorageError) and "read-only file system" in str(err)
+    assert lake_snapshot(warehouse) == before
+
+
+def scaling_cli(tmp_path, *args, env=None):
+    full = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(tmp_path / "home"), **(env or {})}
+    full.pop("SCALING_DATA_ROOTS", None)
+    (tmp_path / "home").mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=tmp_path, env=full,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_scaling_run_prints_one_line_errors_and_data_root_allows_reading(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("".join([HEADER, *GOOD]))
+    studies = write_study(tmp_path, location="../data/*.csv")
+    args = ["--studies", str(studies), "--warehouse", str(tmp_path / "warehouse")]
+    proc = scaling_cli(tmp_path, *args, "run", "--no-summary")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "outside the folders" in line]
+    assert len(lines) == 1 and "study 'toy', source 'logs', file '../data/*.csv'" in lines[0]
+
+    proc = scaling_cli(tmp_path, *args, "--data-root", "data", "run", "--no-summary")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert query(tmp_path / "warehouse", "SELECT count(*) AS n FROM points")["n"][0] == 20
+
+
+def test_readme_public_command_passes_the_data_root():
+    text = (REPO / "README.md").read_text()
+    assert "scaling --studies studies/public --data-root ../shared/data --warehouse .warehouse-public run" in text
+    assert "SCALING_DATA_ROOTS" in text and "SCALING_DATA_ROOTS" in (REPO / "studies" / "README.md").read_text()
+
+
+def test_storage_errors_are_scaling_errors():
+    assert issubclass(StorageError, ScalingError)
