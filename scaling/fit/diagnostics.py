@@ -52,6 +52,13 @@ FLAGS = {
                       "or the parameter lies on the objective's flat direction",
     "bootstrap_restarts": "bootstrap refits restarted from the global search (warm starts disagreed with it)",
     "sigmoid_inverted": "the accuracy sigmoid's floor is not below its ceiling, or it predicts outside [0, 1]",
+    "mixing_constant": "a mixing law whose predictions barely vary over the mixtures: it has collapsed to a constant",
+    # forecast sanity flags (``scaling.forecast.sanity``), in the forecasts table's ``warnings``
+    "allocation_outside_fitted": "the compute-optimal tokens per parameter lie far (over 3x) outside the range "
+                                 "the law was fitted on",
+    "below_irreducible": "the prediction is below the lower end of the law's irreducible-loss interval",
+    "outside_metric_range": "the prediction is outside the values the metric can take",
+    "law_not_for_metric": "the law is not meant for this kind of metric (loss law on an accuracy, or the reverse)",
 }
 
 
@@ -133,7 +140,21 @@ def flags_for(problem: Problem, z, diagnostics: dict) -> list[str]:
             flags.append(f"residual_trend:{v}")
     if problem.y.size < 3 * len(problem.free):
         flags.append("few_points")
+    flags += sigmoid_flags(problem.law.name, th, problem.X)
     return flags
+
+
+def sigmoid_flags(law_name: str, params: Mapping[str, float], X: Mapping[str, np.ndarray]) -> list[str]:
+    """``sigmoid_inverted`` for an accuracy sigmoid (``downstream_sigmoid``) whose floor is not below its
+    ceiling, or whose predictions on ``X`` leave [0, 1]."""
+    if law_name != "downstream_sigmoid":
+        return []
+    floor, ceiling = float(params["floor"]), float(params["ceiling"])
+    with np.errstate(all="ignore"):
+        pred = np.asarray(get_law(law_name).fn({"loss": np.asarray(X["loss"], dtype=float)}, params), dtype=float)
+    if not floor < ceiling or np.any(pred < 0.0) or np.any(pred > 1.0) or not (0.0 <= floor and ceiling <= 1.0):
+        return ["sigmoid_inverted"]
+    return []
 
 
 def diagnose(problem: Problem, z) -> tuple[dict, list[str]]:

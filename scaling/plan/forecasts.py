@@ -30,6 +30,7 @@ from scaling.forecast import (compute_optimal_forecast, data_constrained_forecas
 from scaling.forecast.budgets import budget_grid, budget_label
 from scaling.forecast.draws import calibrated
 from scaling.forecast.rollouts import is_primary, summarize_rollouts, with_interval_stats
+from scaling.forecast.sanity import annotate, demoted
 from scaling.forecast.rows import forecast_row
 from scaling.plan.restore import Key
 
@@ -143,6 +144,7 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
                                             level=level, **kw).rows
         for r in rows:
             r["group_name"] = group
+        out.messages += _sanity(rows, fit, boot, points, target)
         out.rows += rows
     for d in spec.get("downstream", []):
         rows, msg = _downstream(d, spec, points, runs, convention, level)
@@ -156,7 +158,26 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
     for r in out.rows:
         r["study"] = study
     out.rows = mark_recommended(out.rows, out.summary)
+    for r in out.rows:  # a forecast the metric cannot take, or from a law not meant for it, is never recommended
+        if demoted(r):
+            r["recommended"] = False
     return out
+
+
+def _unit(points: pl.DataFrame, metric: str) -> str | None:
+    units = points.filter(pl.col("metric") == metric)["unit"].unique().to_list()
+    return units[0] if len(units) == 1 else None
+
+
+def _sanity(rows: list[dict], fit: FitResult, boot: BootstrapResult | None, points: pl.DataFrame,
+            target: str) -> list[str]:
+    """Flag forecasts outside what the fit can vouch for (``scaling.forecast.sanity``); messages say why."""
+    tpp = fit.settings.get("fitted_tokens_per_param")
+    irreducible = None
+    if "E" in fit.params and boot is not None:
+        irreducible = (fit.params["E"], boot.interval("E")[0])
+    return annotate(rows, unit=_unit(points, target), fitted_tokens_per_param=tuple(tpp) if tpp else None,
+                    irreducible=irreducible)
 
 
 def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, convention: str, level: float):
@@ -187,6 +208,12 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
                               max_observed_flops=float(step1["flops"].max()))
     for r in res.rows:
         r["group_name"] = ""
-    msgs = [f"downstream {d['accuracy']}: step-1 {d['task_loss']} for {s['name']} = {s['loss']:.4f} "
+    sanity = annotate(res.rows, unit=_unit(points, d["accuracy"]))
+    if "sigmoid_inverted" in two.step2.flags:
+        for r in res.rows:
+            r["warnings"] = ",".join([f for f in (r.get("warnings") or "").split(",") if f] + ["sigmoid_inverted"])
+        sanity.append(f"downstream {d['accuracy']}: sigmoid_inverted: the accuracy sigmoid has floor "
+                      f"{two.step2.params['floor']:.3g} and ceiling {two.step2.params['ceiling']:.3g}")
+    msgs = sanity + [f"downstream {d['accuracy']}: step-1 {d['task_loss']} for {s['name']} = {s['loss']:.4f} "
             f"[{s['ci_low']:.4f}, {s['ci_high']:.4f}]" for s in res.settings["step1_loss"]]
     return res.rows, msgs

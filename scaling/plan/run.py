@@ -88,6 +88,9 @@ def fit_group(plan: FitPlan, data: FitData, *, n_jobs: int = 1) -> GroupFit:
     kwargs = dict(objective=plan.objective, delta=plan.delta, space=plan.space, fixed=plan.fixed or None,
                   bounds=plan.bounds or None)
     fit = fit_law(law, data.X, data.y, runs=data.runs, seed=plan.seed, **kwargs)
+    if "params" in data.X and "tokens" in data.X:  # the D/N the law saw, for sanity checks of forecasts
+        tpp = data.X["tokens"] / data.X["params"]
+        fit.settings["fitted_tokens_per_param"] = [float(tpp.min()), float(tpp.max())]
     boot = None
     if plan.n_resamples > 0 and len(set(data.runs.tolist())) >= 3:
         boot = bootstrap(law, data.X, data.y, data.runs, n_resamples=plan.n_resamples, seed=plan.seed, fit=fit,
