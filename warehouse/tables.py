@@ -193,7 +193,7 @@ FORECASTS = _t(
     ("actual", "DOUBLE", "observed value, when the target run exists"),
     ("rel_error", "DOUBLE", "(predicted - actual) / actual, when observed"),
     ("recommended", "BOOLEAN", "from the law that backtests best for this target, unless the forecast fails a sanity check below"),
-    ("warnings", "VARCHAR", "comma-separated sanity flags: allocation_outside_fitted:tokens_per_param, below_irreducible, outside_metric_range, law_not_for_metric (the last two also unset recommended)"),
+    ("warnings", "VARCHAR", "comma-separated sanity flags: allocation_outside_fitted:tokens_per_param, below_irreducible, outside_metric_range, law_not_for_metric, sigmoid_inverted (the last three also unset recommended), and the fit's not_identified:<p>"),
 )
 
 BACKTEST_SUMMARY = _t(

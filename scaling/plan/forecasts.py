@@ -176,8 +176,15 @@ def _sanity(rows: list[dict], fit: FitResult, boot: BootstrapResult | None, poin
     irreducible = None
     if "E" in fit.params and boot is not None:
         irreducible = (fit.params["E"], boot.interval("E")[0])
-    return annotate(rows, unit=_unit(points, target), fitted_tokens_per_param=tuple(tpp) if tpp else None,
+    msgs = annotate(rows, unit=_unit(points, target), fitted_tokens_per_param=tuple(tpp) if tpp else None,
                     irreducible=irreducible)
+    unknown = [f for f in fit.flags if f.startswith("not_identified:")]
+    if unknown and rows:  # a forecast inherits the parameters its fit could not pin down
+        for r in rows:
+            r["warnings"] = ",".join([f for f in (r.get("warnings") or "").split(",") if f] + unknown)
+        msgs.append(f"{fit.law.name} -> {target}: forecasts rest on parameters the data do not identify: "
+                    f"{', '.join(unknown)}")
+    return msgs
 
 
 def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, convention: str, level: float):
