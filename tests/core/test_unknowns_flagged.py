@@ -116,3 +116,23 @@ def test_forecast_sanity_flags():
                  "allocation_outside_fitted:tokens_per_param", "below_irreducible", "outside_metric_range",
                  "bootstrap_restarts:global"):
         assert flag_name(flag) in FLAGS
+
+
+def test_intervals_reasonable_fails_on_an_unidentified_parameter():
+    import polars as pl
+
+    from scaling.plan.checks import fit_checks
+    from scaling.plan.data import FitData
+    from scaling.plan.fits import FitPlan
+    from scaling.plan.run import fit_group
+    from scaling.spec import CHECK_DEFAULTS
+
+    X, y = _repeated_data()
+    runs = np.array([f"r{i}" for i in range(y.size)])
+    data = FitData(group="", X=X, y=y, runs=runs, compute=6 * X["params"] * X["tokens"], frame=pl.DataFrame())
+    plan = FitPlan(law="data_constrained", target="loss", n_resamples=30, holdout_fraction=0.0,
+                   fixed={"R_N_star": 5.3})
+    g = fit_group(plan, data)
+    assert "not_identified:R_D_star" in g.fit.flags and g.usable
+    (check,) = [c for c in fit_checks([g], dict(CHECK_DEFAULTS)) if c.name == "intervals_reasonable"]
+    assert not check.passed and "data_constrained->loss: not_identified:R_D_star" in check.summary
