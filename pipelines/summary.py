@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import duckdb
 
+from scaling.fit.diagnostics import FLAGS
 from warehouse.catalog import connect
 from warehouse.config import WarehousePaths
 
@@ -20,21 +23,37 @@ def _fmt(value, spec: str) -> str:
 
 
 def _headlines(con, study: str) -> list[str]:
-    """The recommended law's compute-optimal forecast at 10x the largest observed budget, per target."""
+    """The recommended law's compute-optimal forecast at 10x the largest observed budget, per target,
+    with the sanity warnings of that forecast (or why no forecast of the best law is recommended)."""
     try:
         rows = con.execute(
-            "SELECT law, target, flops, params, tokens, predicted, ci_low, ci_high, extrapolation FROM forecasts "
+            "SELECT law, target, flops, params, tokens, predicted, ci_low, ci_high, extrapolation, warnings, "
+            "tokens_per_param FROM forecasts "
             "WHERE study = ? AND kind = 'compute_optimal' AND recommended "
             "QUALIFY row_number() OVER (PARTITION BY group_name, target ORDER BY abs(ln(extrapolation / 10))) = 1 "
             "ORDER BY target", [study]).fetchall()
+        units = dict(con.execute("SELECT metric, any_value(unit) FROM points WHERE study = ? GROUP BY metric",
+                                 [study]).fetchall())
     except duckdb.Error:
         return []
     out = []
-    for law, target, c, n, d, p, lo, hi, x in rows:
-        alloc = f"N_opt={_fmt(n, '.3g')}, D_opt={_fmt(d, '.3g')}, " if n is not None else ""
-        out.append(f"      forecast ({law}, best in backtests): C={_fmt(c, '.2e')} FLOPs ({_fmt(x, '.0f')}x the "
-                   f"largest run) -> {alloc}{target}={_fmt(p, '.4f')} [{_fmt(lo, '.4f')}, {_fmt(hi, '.4f')}]")
+    for law, target, c, n, d, p, lo, hi, x, warnings, tpp in rows:
+        alloc = f"N_opt={_fmt(n, '.3g')}, D_opt={_fmt(d, '.3g')}, D/N={_fmt(tpp, '.3g')}, " if n is not None else ""
+        value = f"{target}={_fmt(p, '.4f')} [{_fmt(lo, '.4f')}, {_fmt(hi, '.4f')}]"
+        if units.get(target) == "perplexity" and p is not None:  # fitted as ln(perplexity)
+            value = (f"ln({target})={_fmt(p, '.4f')} [{_fmt(lo, '.4f')}, {_fmt(hi, '.4f')}], i.e. perplexity "
+                     f"{math.exp(p):.3g} [{_exp(lo)}, {_exp(hi)}]")
+        why = [w for w in (warnings or "").split(",") if w]
+        label = "best in backtests" + (", but see the warnings" if why else "")
+        out.append(f"      forecast ({law}, {label}): C={_fmt(c, '.2e')} FLOPs ({_fmt(x, '.0f')}x the "
+                   f"largest run) -> {alloc}{value}")
+        for w in why:
+            out.append(f"        warning: {w}: {FLAGS.get(w.split(':', 1)[0], w)}")
     return out
+
+
+def _exp(v) -> str:
+    return "n/a" if v is None else f"{math.exp(v):.3g}"
 
 
 def _mixture_headline(con, study: str) -> list[str]:

@@ -221,7 +221,8 @@ FORECASTS = _t(
     ("extrapolation", "DOUBLE", "budget / largest compute the fit used (target runs never enter a fit)"),
     ("actual", "DOUBLE", "observed value, when the target run exists"),
     ("rel_error", "DOUBLE", "(predicted - actual) / actual, when observed"),
-    ("recommended", "BOOLEAN", "from the law that backtests best for this target"),
+    ("recommended", "BOOLEAN", "from the law that backtests best for this target, unless the forecast fails a sanity check below"),
+    ("warnings", "VARCHAR", "comma-separated sanity flags: allocation_outside_fitted:tokens_per_param, below_irreducible, outside_metric_range, law_not_for_metric, sigmoid_inverted (the last three also unset recommended), and the fit's not_identified:<p>"),
 )
 
 BACKTEST_SUMMARY = _t(
@@ -292,6 +293,7 @@ MIXING_LAWS = _t(
     ("heldout_mae", "DOUBLE", "mean absolute error on held-out mixtures"),
     ("n_train", "BIGINT", "mixtures fitted"),
     ("n_test", "BIGINT", "mixtures held out"),
+    ("flags", "VARCHAR", "mixing_constant when the law's predictions barely vary over the fitted mixtures (sd under 0.1x the observed losses')"),
 )
 
 MIXING_SCORES = _t(

@@ -102,7 +102,7 @@ def backtest(law: Law | str, X: Mapping[str, np.ndarray], y, runs, compute, *,
              holdout: str | Sequence = "top_fraction", fraction: float = 0.2, points: str = "final",
              n_resamples: int = 200, level: float = 0.95, seed: int = 0, n_jobs: int = 1,
              calibrate: bool = True, calibration_fractions: Sequence[float] = ROLLOUT_FRACTIONS,
-             **fit_kwargs) -> BacktestResult:
+             restarts: str = "auto", **fit_kwargs) -> BacktestResult:
     """Fit ``law`` without the held-out runs and predict them.
 
     runs: run id per point (``None``: each point its own run). compute: per-point compute used
@@ -113,6 +113,7 @@ def backtest(law: Law | str, X: Mapping[str, np.ndarray], y, runs, compute, *,
     ``n_resamples=0`` they are omitted (nan, covered None). calibrate: widen them by an
     ``IntervalCalibration`` from rollouts (``calibration_fractions``) on the training runs alone, so
     the held-out runs are never seen; without enough training runs to roll out, they stay as they are.
+    restarts: passed to ``bootstrap`` (a pipeline passes the mode its full-data bootstrap chose).
     """
     law = get_law(law)
     y = np.asarray(y, dtype=float).ravel()
@@ -133,7 +134,7 @@ def backtest(law: Law | str, X: Mapping[str, np.ndarray], y, runs, compute, *,
     boot = None
     if n_resamples > 0:
         boot = bootstrap(law, Xtr, y[train], runs[train], n_resamples=n_resamples, seed=seed, level=level,
-                         n_jobs=n_jobs, fit=fit, **fit_kwargs)
+                         n_jobs=n_jobs, fit=fit, restarts=restarts, **fit_kwargs)
     targets = []
     for r in held:
         idx = np.flatnonzero(runs == r)

@@ -5,6 +5,13 @@ Resampling whole runs (not points) keeps a run's correlated points together (Bes
 counts per run, applied as point weights, so no data are copied; each refit starts from the
 full fit's optimum and takes Gauss-Newton steps with a line search on the target objective
 (falling back to L-BFGS-B), the fast path.
+
+A warm start stays in the full fit's basin, which understates the spread where the objective is
+flat or has several minima. ``restarts="auto"`` (the default) decides per law and data by
+evidence: when the warm refits leave a parameter unidentified (or the fit has a flat direction), a
+probe of ``PROBE`` resamples is refitted both ways, and if a global refit (grid seeds, as
+``fit_law``) reaches a lower objective at parameters away from the warm refit's, every refit
+restarts from the global search (flag ``bootstrap_restarts:global``).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import numpy as np
 from ..errors import FitError
 from ..laws.base import Law
 from ..laws.registry import get_law
+from .diagnostics import identification_flags
 from .fitter import fit_law
 from .polish import newton_polish
 from .problem import Problem
@@ -44,6 +52,8 @@ class BootstrapResult:
     resampled: str = "runs"
     n_groups: int = 0
     settings: dict = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    restarts: str = "warm"
 
     @property
     def n_resamples(self) -> int:
@@ -127,36 +137,86 @@ def _quantiles(level: float):
 
 
 _WORK: dict = {}
+PROBE = 4
+PROBE_OBJECTIVE, PROBE_DISTANCE = 1e-4, 0.05
+RESTARTS = ("auto", "warm", "global")
+
+
+def _global_refit(problem: Problem, w):
+    """A refit from the global search (grid seeds + L-BFGS-B), as ``fit_law`` does on the full data."""
+    X = {v: problem.X[v] for v in problem.law.variables}
+    st = _WORK["settings"]
+    fit = fit_law(problem.law, X, problem.y, objective=st["objective"], delta=st["delta"], space=st["space"],
+                  weights=w, fixed=st["fixed"] or None, bounds=st["bounds"] or None, tau=st["tau"])
+    return problem.to_z(fit.params), problem.value(problem.to_z(fit.params), w), fit.converged
 
 
 def _refit_chunk(rows: np.ndarray):
     problem, z0, base_w, point_group, counts = (_WORK[k] for k in ("problem", "z0", "w", "group", "counts"))
+    glob = _WORK.get("global", False)
     out = np.empty((rows.size, len(problem.law.params)))
     ok = np.zeros(rows.size, dtype=bool)
     names = problem.law.param_names
     with single_thread_blas(), np.errstate(all="ignore"):
         for i, r in enumerate(rows):
             w = base_w * counts[r][point_group]
-            z, _, conv, _, _ = newton_polish(problem, z0, w)
+            if glob:
+                z, _, conv = _global_refit(problem, w)
+            else:
+                z, _, conv, _, _ = newton_polish(problem, z0, w)
             th = problem.theta(z)
             out[i] = [th[n] for n in names]
             ok[i] = conv
     return out, ok
 
 
+def _needs_global(problem: Problem, z0, base_w, point_group, counts) -> bool:
+    """True when, on a probe of resamples, a global refit finds a lower objective (by more than
+    ``PROBE_OBJECTIVE`` relative) at parameters more than ``PROBE_DISTANCE`` away (in the optimizer's
+    coordinates) from the warm-started refit: the objective is flat or multi-modal there."""
+    with single_thread_blas(), np.errstate(all="ignore"):
+        for r in range(min(PROBE, counts.shape[0])):
+            w = base_w * counts[r][point_group]
+            zw, fw, _, _, _ = newton_polish(problem, z0, w)
+            try:
+                zg, fg, conv = _global_refit(problem, w)
+            except Exception:
+                continue
+            if conv and fg < fw - PROBE_OBJECTIVE * abs(fw) and np.max(np.abs(zg - zw)) > PROBE_DISTANCE:
+                return True
+    return False
+
+
+def _refits(n_resamples: int, n_jobs: int, use_global: bool):
+    _WORK["global"] = use_global
+    rows = np.arange(n_resamples)
+    n_jobs = max(1, min(int(n_jobs), os.cpu_count() or 1, n_resamples))
+    if n_jobs == 1:
+        return _refit_chunk(rows)
+    chunks = np.array_split(rows, n_jobs * 4)
+    with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork")) as ex:
+        parts = list(ex.map(_refit_chunk, chunks))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 def bootstrap(law: Law | str, X: Mapping[str, np.ndarray], y, runs=None, *, n_resamples: int = 1000,
               seed: int = 0, level: float = 0.95, n_jobs: int = 1, fit: FitResult | None = None,
-              **fit_kwargs) -> BootstrapResult:
+              restarts: str = "auto", **fit_kwargs) -> BootstrapResult:
     """Bootstrap intervals for every parameter of ``law`` fitted to ``(X, y)``.
 
     runs: a run id per point; resampling draws runs with replacement (each point its own run when
     ``None``). fit: the full-data fit if already computed (else ``fit_law`` is called with
     ``fit_kwargs``). n_jobs: worker processes (fork) for the refits; results do not depend on it.
-    Resampling is seeded by ``seed`` (``numpy.random.default_rng``).
+    Resampling is seeded by ``seed`` (``numpy.random.default_rng``). restarts: ``"warm"`` (every
+    refit from the full fit), ``"global"`` (every refit from the global search) or ``"auto"`` (global
+    when a probe of resamples shows warm starts miss the global optimum). The result's ``flags``
+    name parameters the data do not identify (``not_identified:<name>``, see ``diagnostics``).
     """
     law = get_law(law)
     if n_resamples < 1:
         raise ValueError(f"expected n_resamples >= 1, got {n_resamples}")
+    if restarts not in RESTARTS:
+        raise ValueError(f"expected restarts in {RESTARTS}, got {restarts!r}")
     fit = fit or fit_law(law, X, y, runs=runs, **fit_kwargs)
     st = fit.settings  # refit with the full fit's own settings
     problem = Problem(law, X, y, objective=st["objective"], delta=st["delta"], space=st["space"],
@@ -174,20 +234,24 @@ def bootstrap(law: Law | str, X: Mapping[str, np.ndarray], y, runs=None, *, n_re
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, n_groups, size=(n_resamples, n_groups))
     counts = np.stack([np.bincount(p, minlength=n_groups) for p in picks]).astype(float)
-    _WORK.update(problem=problem, z0=problem.to_z(fit.params), w=problem.w, group=group, counts=counts)
-    rows = np.arange(n_resamples)
-    n_jobs = max(1, min(int(n_jobs), os.cpu_count() or 1, n_resamples))
+    z0 = problem.to_z(fit.params)
+    _WORK.update(problem=problem, z0=z0, w=problem.w, group=group, counts=counts, settings=st)
+    flat = fit.diagnostics.get("flat_parameters", ())
     try:
-        if n_jobs == 1:
-            draws, ok = _refit_chunk(rows)
-        else:
-            chunks = np.array_split(rows, n_jobs * 4)
-            with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork")) as ex:
-                parts = list(ex.map(_refit_chunk, chunks))
-            draws = np.concatenate([p[0] for p in parts])
-            ok = np.concatenate([p[1] for p in parts])
+        use_global = restarts == "global"
+        draws, ok = _refits(n_resamples, n_jobs, use_global)
+        flags = identification_flags(problem, draws[ok] if ok.sum() >= 2 else draws, level, flat_parameters=flat)
+        # the evidence for global restarts is only sought where warm refits already look unsure
+        if restarts == "auto" and (flags or "flat_direction" in fit.flags) and \
+                _needs_global(problem, z0, problem.w, group, counts):
+            use_global = True
+            draws, ok = _refits(n_resamples, n_jobs, True)
+            flags = identification_flags(problem, draws[ok] if ok.sum() >= 2 else draws, level, flat_parameters=flat)
     finally:
         _WORK.clear()
+    if use_global:
+        flags.append("bootstrap_restarts:global")
     return BootstrapResult(law=law, fit=fit, param_names=law.param_names, draws=draws, converged=ok,
                            level=level, seed=seed, resampled=resampled, n_groups=n_groups,
-                           settings=dict(fit.settings))
+                           settings={**fit.settings, "restarts": "global" if use_global else "warm"},
+                           flags=flags, restarts="global" if use_global else "warm")

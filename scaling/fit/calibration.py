@@ -92,14 +92,17 @@ K_NEIGHBOURS = 10
 MAX_STORED = 400
 
 
-def coordinates(law: Law, X: Mapping[str, np.ndarray]) -> tuple[tuple[str, ...], np.ndarray]:
-    """The law's variables as columns, log10 where positive (sizes, tokens, compute), shape (n, k)."""
-    cols = []
-    for v in law.variables:
-        a = np.asarray(X[v], dtype=float).ravel()
+def coordinates(law: Law, X: Mapping[str, np.ndarray], log_scale=None) -> tuple[tuple[bool, ...], np.ndarray]:
+    """The law's variables as columns, shape (n, k): log10 where ``log_scale`` says so (default: where
+    every value is positive, as sizes, tokens and compute are). Returns (log_scale, coordinates)."""
+    cols, logs = [], []
+    for i, v in enumerate(law.variables):
+        a = np.atleast_1d(np.asarray(X[v], dtype=float)).ravel()
+        use_log = bool(np.all(a > 0)) if log_scale is None else bool(log_scale[i])
         with np.errstate(all="ignore"):
-            cols.append(np.log10(a) if np.all(a > 0) else a)
-    return tuple(law.variables), np.column_stack(cols) if cols else np.zeros((0, 0))
+            cols.append(np.log10(a) if use_log else a)
+        logs.append(use_log)
+    return tuple(logs), np.column_stack(cols) if cols else np.zeros((0, 0))
 
 
 def local_scatter(ref: np.ndarray, ref_resid: np.ndarray, query: np.ndarray, spread: np.ndarray,
@@ -134,6 +137,7 @@ class IntervalCalibration:
     level: float
     space: str
     variables: tuple
+    log_scale: tuple
     fitted_max_compute: float
     spread: list
     reference: list
@@ -144,12 +148,11 @@ class IntervalCalibration:
     calibration_coverage: float
 
     def sigma(self, X: Mapping[str, np.ndarray], compute) -> np.ndarray:
-        law_vars = {v: np.atleast_1d(np.asarray(X[v], dtype=float)) for v in self.variables}
         cols = []
-        for v in self.variables:
-            a = law_vars[v]
+        for v, use_log in zip(self.variables, self.log_scale):
+            a = np.atleast_1d(np.asarray(X[v], dtype=float)).ravel()
             with np.errstate(all="ignore"):
-                cols.append(np.log10(a) if np.all(a > 0) else a)
+                cols.append(np.log10(a) if use_log else a)
         q = np.column_stack(cols)
         s_loc = local_scatter(np.asarray(self.reference, dtype=float), np.asarray(self.reference_residuals),
                               q, np.asarray(self.spread, dtype=float))
@@ -188,8 +191,11 @@ class IntervalCalibration:
     def from_dict(cls, d: Mapping | None) -> "IntervalCalibration | None":
         if not d:
             return None
-        vals = {k: d[k] for k in cls.__dataclass_fields__}
+        if any(k not in d for k in cls.__dataclass_fields__ if k != "log_scale"):
+            return None  # written by another version: no calibration rather than a wrong one
+        vals = {k: d.get(k) for k in cls.__dataclass_fields__}
         vals["variables"] = tuple(vals["variables"])
+        vals["log_scale"] = tuple(bool(v) for v in (vals["log_scale"] or [True] * len(vals["variables"])))
         return cls(**vals)
 
 
@@ -292,14 +298,15 @@ def calibrate_intervals(law: Law | str, X: Mapping[str, np.ndarray], y, runs, co
     k = max(float(u[min(rank, n) - 1]), float(norm.ppf(0.5 + level / 2)))
     fit = fit or fit_law(law, X, y, runs=runs, **fit_kwargs)
     space = fit.settings.get("space", law.space)
-    variables, coords = coordinates(law, X)
+    log_scale, coords = coordinates(law, X)
     resid = residual(y, fit.predict({v: X[v] for v in law.variables}), space)
     spread = np.where(np.std(coords, axis=0) > 0, np.std(coords, axis=0), 1.0)
     keep = np.flatnonzero(np.isfinite(resid))
     if keep.size > MAX_STORED:
         keep = np.sort(np.random.default_rng(0).choice(keep, MAX_STORED, replace=False))
     return IntervalCalibration(
-        scale=a, growth=s1, multiplier=k, level=float(level), space=space, variables=variables,
+        scale=a, growth=s1, multiplier=k, level=float(level), space=space, variables=tuple(law.variables),
+        log_scale=log_scale,
         fitted_max_compute=float(np.max(compute)), spread=_round(spread),
         reference=[_round(row) for row in coords[keep]], reference_residuals=_round(resid[keep]),
         n_residuals=int(n), n_cutoffs=int(ro["n_cutoffs"]), max_distance=float(np.max(d)),

@@ -9,8 +9,17 @@ Flags:
 - ``residual_trend:<variable>``: a quadratic in the variable's log explains the residuals
   (R² > 0.3, F-test p < 0.001), i.e. the law's shape misses the data (a slope or a bend);
 - ``few_points``: fewer than three points per free parameter;
-- ``not_converged``: the optimizer did not report convergence (added by the fitter).
+- ``not_converged``: the optimizer did not report convergence (added by the fitter);
+- ``not_identified:<name>``: the data do not pin the parameter down: its bootstrap interval reaches
+  a bound of its box, spans more than ``SPAN_RATIO`` (10x) for a positive parameter, or it loads on
+  the objective's flat direction (added by the bootstrap, ``identification_flags``);
+- ``bootstrap_restarts:global``: warm-started bootstrap refits disagreed with global refits on a
+  probe of resamples (a flat or multi-modal objective), so every refit restarted from the global
+  search (a note, not a warning);
+- ``sigmoid_inverted``: an accuracy sigmoid whose floor is not below its ceiling, or whose
+  predictions on the fitted losses leave [0, 1] (``sigmoid_flags``).
 
+``FLAGS`` maps each flag's name (before ``:``) to its meaning, for messages and checks.
 ``BLOCKING_FLAGS`` is the one definition of which flags make a fit unusable: such a fit gets no
 forecasts, fails the ``fit_converged`` check when no other law of its target is usable, and ranks
 after every clean law in the backtests. The other flags are warnings.
@@ -37,6 +46,36 @@ BLOCKING_FLAGS = ("not_converged", "exponent_implausible", "coefficient_implausi
 def blocking_flags(flags) -> list[str]:
     """The flags among ``flags`` that make a fit unusable (``BLOCKING_FLAGS``, with or without ``:<name>``)."""
     return [f for f in (flags or []) if f.split(":", 1)[0] in BLOCKING_FLAGS]
+
+
+SPAN_RATIO = 10.0
+FLAT_LOADING = 0.3
+
+FLAGS = {
+    "at_bound": "a free parameter sits on a bound of its box",
+    "exponent_implausible": "an exponent outside the law's plausible range",
+    "coefficient_implausible": "a coefficient outside the law's plausible range",
+    "flat_direction": "the objective's Hessian is near-singular: a combination of parameters is not determined",
+    "residual_trend": "the residuals follow a trend in a variable: the law's shape misses the data",
+    "few_points": "fewer than three points per free parameter",
+    "not_converged": "the optimizer did not converge",
+    "not_identified": f"the parameter's bootstrap interval reaches a bound, spans more than {SPAN_RATIO:g}x, "
+                      "or the parameter lies on the objective's flat direction",
+    "bootstrap_restarts": "bootstrap refits restarted from the global search (warm starts disagreed with it)",
+    "sigmoid_inverted": "the accuracy sigmoid's floor is not below its ceiling, or it predicts outside [0, 1]",
+    "mixing_constant": "a mixing law whose predictions barely vary over the mixtures: it has collapsed to a constant",
+    # forecast sanity flags (``scaling.forecast.sanity``), in the forecasts table's ``warnings``
+    "allocation_outside_fitted": "the compute-optimal tokens per parameter lie far (over 3x) outside the range "
+                                 "the law was fitted on",
+    "below_irreducible": "the prediction is below the lower end of the law's irreducible-loss interval",
+    "outside_metric_range": "the prediction is outside the values the metric can take",
+    "law_not_for_metric": "the law is not meant for this kind of metric (loss law on an accuracy, or the reverse)",
+}
+
+
+def flag_name(flag: str) -> str:
+    """The vocabulary entry of a flag (``not_identified:R_D_star`` -> ``not_identified``)."""
+    return flag.split(":", 1)[0]
 
 
 def residual_diagnostics(problem: Problem, z) -> dict:
@@ -70,10 +109,15 @@ def _trend(x, r) -> dict:
 
 def hessian_ratio(problem: Problem, z) -> float:
     """Smallest over largest |eigenvalue| of the objective's Hessian in z (central differences)."""
+    return flat_direction(problem, z)[0]
+
+
+def flat_direction(problem: Problem, z) -> tuple[float, np.ndarray]:
+    """(smallest / largest |eigenvalue| of the Hessian in z, the unit eigenvector of the smallest)."""
     z = np.asarray(z, dtype=float)
     k = z.size
     if k == 0:
-        return 1.0
+        return 1.0, np.zeros(0)
     H = np.empty((k, k))
     for j in range(k):
         h = 1e-5 * max(1.0, abs(z[j]))
@@ -82,8 +126,12 @@ def hessian_ratio(problem: Problem, z) -> float:
         zm[j] -= h
         H[:, j] = (problem.value_and_grad(zp)[1] - problem.value_and_grad(zm)[1]) / (2 * h)
     H = 0.5 * (H + H.T)
-    ev = np.abs(np.linalg.eigvalsh(H))
-    return float(ev.min() / ev.max()) if ev.max() > 0 else 0.0
+    if not np.all(np.isfinite(H)):
+        return 0.0, np.zeros(k)
+    w, V = np.linalg.eigh(H)
+    ev = np.abs(w)
+    j = int(np.argmin(ev))
+    return (float(ev.min() / ev.max()) if ev.max() > 0 else 0.0), V[:, j]
 
 
 def flags_for(problem: Problem, z, diagnostics: dict) -> list[str]:
@@ -103,13 +151,57 @@ def flags_for(problem: Problem, z, diagnostics: dict) -> list[str]:
             flags.append(f"residual_trend:{v}")
     if problem.y.size < 3 * len(problem.free):
         flags.append("few_points")
+    flags += sigmoid_flags(problem.law.name, th, problem.X)
     return flags
+
+
+def sigmoid_flags(law_name: str, params: Mapping[str, float], X: Mapping[str, np.ndarray]) -> list[str]:
+    """``sigmoid_inverted`` for an accuracy sigmoid (``downstream_sigmoid``) whose floor is not below its
+    ceiling, or whose predictions on ``X`` leave [0, 1]."""
+    if law_name != "downstream_sigmoid":
+        return []
+    floor, ceiling = float(params["floor"]), float(params["ceiling"])
+    with np.errstate(all="ignore"):
+        pred = np.asarray(get_law(law_name).fn({"loss": np.asarray(X["loss"], dtype=float)}, params), dtype=float)
+    if not floor < ceiling or np.any(pred < 0.0) or np.any(pred > 1.0) or not (0.0 <= floor and ceiling <= 1.0):
+        return ["sigmoid_inverted"]
+    return []
 
 
 def diagnose(problem: Problem, z) -> tuple[dict, list[str]]:
     d = residual_diagnostics(problem, z)
-    d["hessian_ratio"] = hessian_ratio(problem, z)
+    ratio, vec = flat_direction(problem, z)
+    d["hessian_ratio"] = ratio
+    # the parameters that make up a flat direction (their profile is flat)
+    d["flat_parameters"] = [n for n, v in zip(problem.names, vec) if abs(v) >= FLAT_LOADING] \
+        if ratio < FLAT_RATIO else []
     return d, flags_for(problem, z, d)
+
+
+def identification_flags(problem: Problem, draws: np.ndarray, level: float = 0.95,
+                         flat_parameters=()) -> list[str]:
+    """``not_identified:<name>`` for each free parameter whose bootstrap percentile interval (``draws``:
+    (n_draws, n_params) in the law's order) reaches a bound of its box (within 0.1%, in the optimizer's
+    coordinates), spans more than ``SPAN_RATIO`` for a positive parameter, or that is in
+    ``flat_parameters`` (its loading on the Hessian's near-null eigenvector is at least ``FLAT_LOADING``)."""
+    draws = np.asarray(draws, dtype=float)
+    ok = np.all(np.isfinite(draws), axis=1)
+    out = []
+    q = [(1 - level) / 2, (1 + level) / 2]
+    names = problem.law.param_names
+    for p, (zlo, zhi) in zip(problem.free, problem.zbounds):
+        j = names.index(p.name)
+        reason = p.name in flat_parameters
+        if ok.sum() >= 2 and not reason:
+            lo, hi = np.quantile(draws[ok, j], q)
+            zl, zh = (np.log(max(lo, 1e-300)), np.log(max(hi, 1e-300))) if p.log else (lo, hi)
+            span = max(1.0, abs(zh - zl))
+            tol = 1e-3 * span if not p.log else 1e-3
+            reason = (zlo is not None and zl <= zlo + tol) or (zhi is not None and zh >= zhi - tol) \
+                or (lo > 0 and hi / lo > SPAN_RATIO)
+        if reason:
+            out.append(f"not_identified:{p.name}")
+    return out
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 FORECAST_COLUMNS = (
     "law", "target", "kind", "name", "flops", "params", "tokens", "tokens_per_param", "epochs",
     "params_ci_low", "params_ci_high", "tokens_ci_low", "tokens_ci_high",
-    "predicted", "ci_low", "ci_high", "extrapolation", "actual", "rel_error", "recommended",
+    "predicted", "ci_low", "ci_high", "extrapolation", "actual", "rel_error", "recommended", "warnings",
 )
 KINDS = ("compute_optimal", "target_run", "data_constrained", "fixed_size", "downstream")
 
@@ -33,7 +33,7 @@ def forecast_row(**values) -> dict:
     row = {}
     for c in FORECAST_COLUMNS:
         v = values.get(c)
-        row[c] = v if c in ("law", "target", "kind", "name", "recommended") else _num(v)
+        row[c] = v if c in ("law", "target", "kind", "name", "recommended", "warnings") else _num(v)
     if row["recommended"] is None:
         row["recommended"] = False
     return row
@@ -76,4 +76,4 @@ class ForecastResult:
         return pl.DataFrame([[r[c] for c in FORECAST_COLUMNS] for r in self.rows], schema=schema, orient="row")
 
 
-_TEXT = ("law", "target", "kind", "name")
+_TEXT = ("law", "target", "kind", "name", "warnings")

@@ -58,3 +58,18 @@ def seeded_split(n_runs: int, test_fraction: float, seed: int) -> tuple[np.ndarr
     order = np.random.default_rng(seed).permutation(n_runs)
     n_test = max(1, int(round(test_fraction * n_runs)))
     return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+COLLAPSE_RATIO = 0.1
+
+
+def collapsed(predicted: np.ndarray, observed: np.ndarray, ratio: float = COLLAPSE_RATIO) -> bool:
+    """True when a law's predictions over the fitted mixtures barely vary: their standard deviation is
+    below ``ratio`` times that of the observed losses (the law explains under ~1% of the variance and
+    ranks mixtures by noise). Flagged ``mixing_constant`` (``scaling.fit.diagnostics.FLAGS``)."""
+    predicted = np.asarray(predicted, dtype=float)
+    observed = np.asarray(observed, dtype=float)
+    sd_obs = float(np.std(observed))
+    if not np.all(np.isfinite(predicted)):
+        return True
+    return sd_obs > 0 and float(np.std(predicted)) < ratio * sd_obs

@@ -20,7 +20,7 @@ def frontier_figure(path: Path, study: str, target: str, law: str, points: pl.Da
         return None
     y = pl.when(pl.col("unit").is_in(["nats", "bits", "perplexity"])).then(pl.col("loss_nats")).otherwise(pl.col("value"))
     final = final.with_columns(y=y)
-    held = set(backtests.filter((pl.col("law") == law) & (pl.col("target") == target))["run"].to_list())
+    held = set(_primary(backtests).filter((pl.col("law") == law) & (pl.col("target") == target))["run"].to_list())
     curves = []
     if pts.height > final.height:
         for _, run in pts.with_columns(y=y).sort("flops").group_by("run", maintain_order=True):
@@ -79,6 +79,11 @@ def isoflop_figure(path: Path, study: str, target: str, points: pl.DataFrame, ru
         if profiles else None
 
 
+def _primary(backtests: pl.DataFrame) -> pl.DataFrame:
+    """The rows of the study's own hold-out (rollout cut-offs would repeat runs)."""
+    return backtests.filter(pl.col("primary").fill_null(True)) if "primary" in backtests.columns else backtests
+
+
 def isoflop_group_figure(path: Path, study: str, fit) -> Path | None:
     """The isoFLOP profiles of one group (an approach-2 ``IsoflopFit``), with each budget's
     minimum and its interval over run resamples."""
@@ -96,6 +101,7 @@ def isoflop_group_figure(path: Path, study: str, fit) -> Path | None:
 
 
 def backtest_figure(path: Path, study: str, backtests: pl.DataFrame) -> Path | None:
+    backtests = _primary(backtests)
     if backtests.height == 0:
         return None
     return plot_predicted_vs_actual(

@@ -14,7 +14,7 @@
     holdout_fraction = 0.2    # backtest: hold out the top 20% of runs by compute
     holdout = "flops >= 1e21" # or an explicit hold-out: a SQL condition over `runs` columns, or a list of run ids
     backtest_resamples = 200  # bootstrap refits of the backtest's restricted fit
-    rollout_resamples = 100   # bootstrap refits per extra rollout cut-off (top 50% / 35% / 20% of runs)
+    rollout_resamples = 50    # bootstrap refits per extra rollout cut-off (top 50% / 35% / 20% of runs)
     min_tokens = 0            # drop points below this many tokens (e.g. warm-up)
     filter = "..."            # SQL expression over points columns
     fixed = { ... }           # parameters held fixed
@@ -61,7 +61,7 @@ class FitPlan:
     space: str | None = None
     n_resamples: int = 1000
     backtest_resamples: int = 200
-    rollout_resamples: int = 100
+    rollout_resamples: int = 50
     holdout_fraction: float = 0.2
     holdout: str | tuple[str, ...] | None = None
     min_tokens: float = 0.0
@@ -119,7 +119,7 @@ def _plan(raw: dict, study: str, i: int) -> FitPlan:
         by_run=bool(raw.get("by_run", False)), objective=raw.get("objective", "huber"),
         delta=float(raw.get("delta", 1e-3)), space=raw.get("space"), n_resamples=int(raw.get("n_resamples", 1000)),
         backtest_resamples=int(raw.get("backtest_resamples", 200)),
-        rollout_resamples=int(raw.get("rollout_resamples", 100)), holdout=holdout,
+        rollout_resamples=int(raw.get("rollout_resamples", 50)), holdout=holdout,
         holdout_fraction=float(raw.get("holdout_fraction", 0.2)), min_tokens=float(raw.get("min_tokens", 0.0)),
         filter=raw.get("filter"), fixed={k: float(v) for k, v in (raw.get("fixed") or {}).items()},
         bounds=bounds, seed=int(raw.get("seed", 0)), tie=dict(tie),

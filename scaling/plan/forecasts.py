@@ -36,6 +36,7 @@ from scaling.forecast import (compute_optimal_forecast, data_constrained_forecas
 from scaling.forecast.budgets import FlopsPerToken, budget_grid, budget_label, family_flops_per_token
 from scaling.forecast.draws import calibrated
 from scaling.forecast.rollouts import is_primary, summarize_rollouts, with_interval_stats
+from scaling.forecast.sanity import annotate, demoted
 from scaling.forecast.rows import forecast_row
 from scaling.plan.restore import Key
 from scaling.plan.scope import FitScope, study_scope
@@ -205,6 +206,7 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
                                             level=level, flops_per_token=family, **kw).rows
         for r in rows:
             r["group_name"] = group
+        out.messages += _sanity(rows, fit, boot, points, target)
         out.rows += rows
     for d in spec.get("downstream", []):
         rows, msg, used = _downstream(d, spec, points, runs, convention, level, scope,
@@ -220,7 +222,33 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
     for r in out.rows:
         r["study"] = study
     out.rows = mark_recommended(out.rows, out.summary)
+    for r in out.rows:  # a forecast the metric cannot take, or from a law not meant for it, is never recommended
+        if demoted(r):
+            r["recommended"] = False
     return out
+
+
+def _unit(points: pl.DataFrame, metric: str) -> str | None:
+    units = points.filter(pl.col("metric") == metric)["unit"].unique().to_list()
+    return units[0] if len(units) == 1 else None
+
+
+def _sanity(rows: list[dict], fit: FitResult, boot: BootstrapResult | None, points: pl.DataFrame,
+            target: str) -> list[str]:
+    """Flag forecasts outside what the fit can vouch for (``scaling.forecast.sanity``); messages say why."""
+    tpp = fit.settings.get("fitted_tokens_per_param")
+    irreducible = None
+    if "E" in fit.params and boot is not None:
+        irreducible = (fit.params["E"], boot.interval("E")[0])
+    msgs = annotate(rows, unit=_unit(points, target), fitted_tokens_per_param=tuple(tpp) if tpp else None,
+                    irreducible=irreducible)
+    unknown = [f for f in fit.flags if f.startswith("not_identified:")]
+    if unknown and rows:  # a forecast inherits the parameters its fit could not pin down
+        for r in rows:
+            r["warnings"] = ",".join([f for f in (r.get("warnings") or "").split(",") if f] + unknown)
+        msgs.append(f"{fit.law.name} -> {target}: forecasts rest on parameters the data do not identify: "
+                    f"{', '.join(unknown)}")
+    return msgs
 
 
 def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, convention: str, level: float,
@@ -261,8 +289,14 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
     for r in rows:
         r["group_name"] = ""
     used = {"step1": sorted(set(step1["run"].to_list())), "step2": sorted(set(pairs["run"].to_list()))}
+    sanity = annotate(rows, unit=_unit(points, d["accuracy"]))
+    if "sigmoid_inverted" in two.step2.flags:
+        for r in rows:
+            r["warnings"] = ",".join([f for f in (r.get("warnings") or "").split(",") if f] + ["sigmoid_inverted"])
+        sanity.append(f"downstream {d['accuracy']}: sigmoid_inverted: the accuracy sigmoid has floor "
+                      f"{two.step2.params['floor']:.3g} and ceiling {two.step2.params['ceiling']:.3g}")
     msgs = [f"downstream {d['accuracy']}: step 1 fitted {len(used['step1'])} runs, step 2 {pairs.height} "
-            f"checkpoints of {len(used['step2'])} runs"]
+            f"checkpoints of {len(used['step2'])} runs"] + sanity
     msgs += [f"downstream {d['accuracy']}: step-1 {d['task_loss']} for {s['name']} = {s['loss']:.4f} "
              f"[{s['ci_low']:.4f}, {s['ci_high']:.4f}]" for s in losses]
     return rows, msgs, used

@@ -27,7 +27,7 @@ import polars as pl
 
 from scaling.errors import SpecError
 from scaling.mixing import fit_mixing_study, optimize_mixture
-from scaling.mixing.evaluate import heldout_metrics
+from scaling.mixing.evaluate import collapsed, heldout_metrics
 
 _KEYS = {"laws", "targets", "n_resamples", "seed", "objective_weights", "lower", "upper", "unique_tokens",
          "planned_tokens", "max_epochs", "baseline"}
@@ -77,8 +77,19 @@ def mixing_study(study: str, spec: dict, mixture_points: pl.DataFrame) -> StudyM
     result = fit_mixing_study(W, L, domains, targets, laws=tuple(spec.get("laws", DEFAULT_LAWS)),
                               n_resamples=int(spec.get("n_resamples", 200)), seed=int(spec.get("seed", 0)),
                               train_run_ids=runs, **kw)
-    out.law_rows = [{**r.__dict__, "estimate": r.value} for r in result.law_rows()]
+    flat = {(law, t): collapsed(result.fits[(law, t)].predict(W), L[:, k])
+            for law in result.laws for k, t in enumerate(targets)}
+    out.law_rows = [{**r.__dict__, "estimate": r.value,
+                     "flags": "mixing_constant" if flat[(r.law, r.target_domain)] else ""} for r in result.law_rows()]
+    for (law, t), bad in flat.items():
+        if bad:
+            out.messages.append(f"{law} -> {t}: mixing_constant: its predictions barely vary over the fitted "
+                                f"mixtures (a near-constant law)")
     out.best_law = result.best_law()
+    usable = [law for law in result.laws if not any(flat[(law, t)] for t in targets)]
+    if out.best_law not in usable and usable:  # never optimize a mixture with a law that collapsed
+        out.best_law = max(usable, key=lambda law: np.nan_to_num(
+            np.mean([result.heldout[(law, t)].spearman for t in targets]), nan=-np.inf))
     if "test" in splits:
         pred = result.predict(kw["test_weights"], law=out.best_law)
         out.heldout = {t: (kw["test_losses"][:, k], pred.loss[:, k]) for k, t in enumerate(targets)}

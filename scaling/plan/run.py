@@ -96,10 +96,14 @@ def fit_group(plan: FitPlan, data: FitData, *, n_jobs: int = 1) -> GroupFit:
     kwargs = dict(objective=plan.objective, delta=plan.delta, space=plan.space, fixed=plan.fixed or None,
                   bounds=plan.bounds or None)
     fit = fit_law(law, data.X, data.y, runs=data.runs, **kwargs)
+    if "params" in data.X and "tokens" in data.X:  # the D/N the law saw, for sanity checks of forecasts
+        tpp = data.X["tokens"] / data.X["params"]
+        fit.settings["fitted_tokens_per_param"] = [float(tpp.min()), float(tpp.max())]
     boot = None
     if plan.n_resamples > 0 and len(set(data.runs.tolist())) >= 3:
         boot = bootstrap(law, data.X, data.y, data.runs, n_resamples=plan.n_resamples, seed=plan.seed, fit=fit,
                          n_jobs=n_jobs, **kwargs)
+        fit.flags += [f for f in boot.flags if f not in fit.flags]  # parameters the data do not pin down
     if boot is not None and not plan.by_run:
         # prediction intervals of forecasts: calibrated on rollouts inside the fitted runs
         cal = calibrate_intervals(law, data.X, data.y, data.runs, data.compute, fit=fit, **kwargs)
@@ -126,7 +130,7 @@ def fit_group(plan: FitPlan, data: FitData, *, n_jobs: int = 1) -> GroupFit:
             try:
                 bt = backtest(law, data.X, data.y, data.runs, data.compute, holdout=held, points="final",
                               n_resamples=plan.backtest_resamples if i == 0 else plan.rollout_resamples,
-                              seed=plan.seed, n_jobs=n_jobs, **kwargs)
+                              seed=plan.seed, n_jobs=n_jobs, restarts=boot.restarts if boot else "auto", **kwargs)
             except Exception as exc:  # a backtest that cannot fit is reported, not fatal to the fit
                 errors.append(f"{label}: {type(exc).__name__}: {exc}")
                 continue

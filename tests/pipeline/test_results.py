@@ -9,6 +9,8 @@ import polars as pl
 import pytest
 
 from helpers import copy_study, query, run_study
+from pipelines.resources import Warehouse
+from pipelines.summary import summary_lines
 from scaling.plan.mixing import mixing_study
 
 
@@ -47,6 +49,20 @@ def test_chinchilla_epoch_replication_with_intervals(root, shared_data):
         assert fit[name]["ci_high"] == pytest.approx(hi, abs=5e-3)
     settings = json.loads(fit["E"]["settings"])
     assert settings["delta"] == 1e-3 and settings["n_resamples"] == 1000
+    # the study's explicit hold-out (C >= 1e21, up to 13x the largest fitted) with calibrated intervals
+    held = query(w, "SELECT * FROM backtests WHERE study = 'chinchilla_epoch' AND law = 'chinchilla' AND \"primary\"")
+    assert held.height == 23 and set(held["holdout"]) == {"holdout: flops >= 1e21"}
+    assert held["covered"].all() and held["extrapolation"].max() == pytest.approx(13.0, abs=0.05)
+    summary = query(w, "SELECT * FROM backtest_summary WHERE study = 'chinchilla_epoch' AND law = 'chinchilla' "
+                       "AND extrapolation_bin = 'hold-out'").row(0, named=True)
+    assert summary["n_heldout"] == 23 and summary["coverage"] == 1.0 and summary["boot_coverage"] < 0.7
+    assert round(summary["mean_rel_width"], 3) == 0.042
+    rollouts = query(w, "SELECT DISTINCT holdout FROM backtests WHERE study = 'chinchilla_epoch' AND NOT \"primary\"")
+    assert sorted(rollouts["holdout"]) == ["top 20% of runs by compute", "top 35% of runs by compute",
+                                           "top 50% of runs by compute"]
+    bins = query(w, "SELECT extrapolation_bin FROM backtest_summary WHERE study = 'chinchilla_epoch' "
+                    "AND law = 'chinchilla' AND rank IS NULL")["extrapolation_bin"].to_list()
+    assert bins[0] == "1-2x" and "5-10x" in bins
 
 
 OLMO_FILTER = "run NOT LIKE 'peteish%' AND run NOT LIKE '%rerun' AND run NOT LIKE '%0.5xC' AND run NOT LIKE '3B-%'"
@@ -65,10 +81,10 @@ def test_olmo_ladder_predicts_the_7b_target(root, shared_data):
     row = query(w, "SELECT * FROM forecasts WHERE study = 'olmo_ladder' AND kind = 'target_run' "
                    "AND target = 'c4_loss'").row(0, named=True)
     assert row["actual"] == pytest.approx(2.4829, abs=1e-4)
-    # the README: 2.4360, -1.89%, 95% interval 2.352-2.563, 83x the largest fitted ladder run's compute
+    # the README: 2.4360, -1.89%, calibrated 95% interval 2.254-2.632, 83x the largest fitted ladder run's compute
     got = (round(row["predicted"], 4), round(100 * row["rel_error"], 2), round(row["ci_low"], 3),
            round(row["ci_high"], 3), round(row["extrapolation"]))
-    assert got == (2.4360, -1.89, 2.352, 2.563, 83)
+    assert got == (2.4360, -1.89, 2.254, 2.632, 83)
     assert row["extrapolation"] == pytest.approx(row["flops"] / max_fitted, rel=1e-12)
     assert row["flops"] == pytest.approx(6 * 6887575552 * 3945065873408, rel=1e-12)
 
@@ -82,6 +98,34 @@ def test_olmo_ladder_predicts_the_7b_target(root, shared_data):
     task = lambda t: t.split("/")[-1].removesuffix("_rc_5shot_len_norm").rsplit("_", 1)[0]  # noqa: E731
     errors = {task(t): round(100 * e, 1) for t, e in zip(down["target"], down["rel_error"])}
     assert errors == {"hellaswag": 2.9, "arc_easy": -7.3, "arc_challenge": -13.2, "piqa": -1.8}
+    assert down["rel_error"].is_finite().all()
+    fits = query(w, "SELECT DISTINCT n_runs FROM law_fits WHERE study = 'olmo_ladder'")
+    assert fits["n_runs"].to_list() == [16]
+    # the README's row: predicted 2.4360, -1.89%, calibrated 95% interval 2.254-2.632
+    assert round(row["predicted"], 4) == 2.4360 and round(row["rel_error"], 4) == -0.0189
+    assert (round(row["ci_low"], 3), round(row["ci_high"], 3)) == (2.254, 2.632)
+    # the headline allocation (~0.56 tokens per parameter from a ladder fitted at 19-210) is flagged
+    head = query(w, "SELECT * FROM forecasts WHERE study = 'olmo_ladder' AND kind = 'compute_optimal' "
+                    "AND recommended ORDER BY abs(ln(extrapolation / 10)) LIMIT 1").row(0, named=True)
+    assert round(head["tokens_per_param"], 2) == 0.56
+    assert "allocation_outside_fitted:tokens_per_param" in head["warnings"].split(",")
+    lines = "\n".join(summary_lines(Warehouse(root=str(w), studies=str(root / "studies")), ["olmo_ladder"], 0.0))
+    assert "best in backtests, but see the warnings" in lines
+    assert "warning: allocation_outside_fitted:tokens_per_param" in lines
+
+
+@pytest.mark.slow
+def test_pythia_lambada_headline_says_its_units_and_unknowns(root, shared_data):
+    _, w = materialize(root, "pythia", shared_data)
+    head = query(w, "SELECT * FROM forecasts WHERE study = 'pythia' AND kind = 'compute_optimal' "
+                    "AND recommended ORDER BY abs(ln(extrapolation / 10)) LIMIT 1").row(0, named=True)
+    assert round(head["predicted"], 2) == 1.09  # ln(perplexity), not a perplexity of 1.09
+    assert "not_identified:E" in head["warnings"].split(",")  # E's interval runs to its bound, 0
+    fit = query(w, "SELECT ci_low, flags FROM law_fits WHERE study = 'pythia' AND parameter = 'E'").row(0, named=True)
+    assert fit["ci_low"] == 0.0 and "not_identified:E" in fit["flags"]
+    lines = "\n".join(summary_lines(Warehouse(root=str(w), studies=str(root / "studies")), ["pythia"], 0.0))
+    assert "ln(lambada_openai/ppl)=1.0885" in lines and "i.e. perplexity 2.97" in lines
+    assert "warning: not_identified:E" in lines
 
 
 @pytest.mark.slow
