@@ -151,6 +151,7 @@ class Staged:
         self.lake, self.study, self.ingest = lake, study, ingest
         self.folder = state_dir(lake, study) / "staging" / ingest
         self.ops: dict[str, str | None] = {}
+        self.committed = False  # set when this block's tables were switched into the lake
 
     def _target(self, table: str, source: str | None = None) -> tuple[Path, Path]:
         target = partition_dir(self.lake, table, self.study, source) / "data.parquet"
@@ -204,6 +205,7 @@ def study_write(lake: Path, study: str) -> Iterator[Staged]:
         raise
     with study_lock(lake, study):
         _commit(lake, study, staged.ingest, staged.ops, {})
+    staged.committed = True
 
 
 # --- an ingest: raw_sources, then normalized and mixture_points, committed together -------------
@@ -248,7 +250,8 @@ def ingest_part(lake: Path, study: str, part: str) -> Iterator[Staged]:
     """Stage one step's tables into the pending ingest; the last of `INGEST_PARTS` commits the ingest.
 
     With no pending ingest (the step runs on its own over already committed raw data), the step's
-    tables form an ingest of their own and commit when the block ends."""
+    tables form an ingest of their own and commit when the block ends. `Staged.committed` says
+    whether the block's tables are in the lake when it ends."""
     recover(lake, study)
     p = pending(lake, study)
     staged = Staged(lake, study, p["ingest"] if p else _new_id())
@@ -270,6 +273,7 @@ def ingest_part(lake: Path, study: str, part: str) -> Iterator[Staged]:
                 extra["file"] = now["file"]
             _commit(lake, study, staged.ingest, now["ops"], extra)
             (state_dir(lake, study) / "pending.json").unlink(missing_ok=True)
+            staged.committed = True
         else:
             atomic_write_json(now, state_dir(lake, study) / "pending.json")
 
