@@ -12,8 +12,8 @@ whole set is ready:
 3. switch: rename each staged file over its partition (``os.replace``), remove dropped partitions,
    then rewrite the record without the switch list.
 
-A run killed before step 2 leaves the previous tables untouched (the staging folder is discarded by
-the next ingest). A run killed during step 3 leaves a record that still lists its switch; `recover`
+A run killed before step 2 leaves the previous tables untouched (the next ingest discards its
+staging folder, or any staging folder a day old). A run killed during step 3 leaves a record that still lists its switch; `recover`
 (called before every asset step and by `scaling sql`) finishes it, so every table of the study ends
 up from the new ingest. Nothing else renames into a study's partitions.
 
@@ -31,6 +31,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -44,6 +45,7 @@ from warehouse.lake import atomic_sink_parquet, atomic_write_json, atomic_write_
 STATE = "_state"
 # the steps of an ingest that stage tables after `raw_sources`; the last of them commits
 INGEST_PARTS = ("normalized", "mixture_points")
+STALE_SECONDS = 24 * 3600  # staging folders older than this belong to runs that were killed
 
 
 def state_dir(lake: Path, study: str) -> Path:
@@ -215,10 +217,15 @@ def begin_ingest(lake: Path, study: str) -> Staged:
     recover(lake, study)
     with study_lock(lake, study):
         staging = state_dir(lake, study) / "staging"
-        if staging.is_dir():
-            for old in staging.iterdir():
-                shutil.rmtree(old, ignore_errors=True)
+        previous = pending(lake, study)
+        if previous:
+            shutil.rmtree(staging / previous["ingest"], ignore_errors=True)
         (state_dir(lake, study) / "pending.json").unlink(missing_ok=True)
+        # staging left by killed runs; a fit or forecast step of another run may be writing a recent one
+        stale = time.time() - STALE_SECONDS
+        for old in (staging.iterdir() if staging.is_dir() else []):
+            if old.stat().st_mtime < stale:
+                shutil.rmtree(old, ignore_errors=True)
     staged = Staged(lake, study, _new_id())
     staged.folder.mkdir(parents=True, exist_ok=True)
     return staged
