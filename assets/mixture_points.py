@@ -22,6 +22,9 @@ def mixture_points(context: AssetExecutionContext, warehouse: Warehouse) -> Mate
                   for s in spec.sources if s.kind == "mixture_runs"]
         table = MIXTURE_POINTS.conform(pl.concat(frames, how="diagonal_relaxed")) if frames else None
         staged.write("mixture_points", table)
+    if not staged.committed:
+        context.log.info(f"{spec.name}: mixture_points staged; the ingest switches into the lake once runs, "
+                         "points and quarantine are staged too")
     warehouse.refresh_catalog()
     if table is None:
         return MaterializeResult(metadata={"dagster/row_count": 0, "note": "study has no mixture_runs sources"})

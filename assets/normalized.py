@@ -56,6 +56,9 @@ def normalized(context: AssetExecutionContext, warehouse: Warehouse):
             .collect(engine="streaming")
         head = points.head(8).collect()
         outcomes = list(ingest_checks(points, runs)) if metrics.height else []
+    if not staged.committed:
+        context.log.info(f"{spec.name}: runs, points and quarantine staged; the ingest switches into the lake "
+                         "once mixture_points is staged too")
     warehouse.refresh_catalog()
     n_points = int(metrics["points"].sum())
     context.log.info(f"{spec.name}: {runs.height} runs, {n_points} points, {quarantine.height} quarantined")

@@ -12,8 +12,8 @@ whole set is ready:
 3. switch: rename each staged file over its partition (``os.replace``), remove dropped partitions,
    then rewrite the record without the switch list.
 
-A run killed before step 2 leaves the previous tables untouched (the staging folder is discarded by
-the next ingest). A run killed during step 3 leaves a record that still lists its switch; `recover`
+A run killed before step 2 leaves the previous tables untouched (the next ingest discards its
+staging folder, or any staging folder a day old). A run killed during step 3 leaves a record that still lists its switch; `recover`
 (called before every asset step and by `scaling sql`) finishes it, so every table of the study ends
 up from the new ingest. Nothing else renames into a study's partitions.
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -43,6 +44,7 @@ from warehouse.lake import atomic_sink_parquet, atomic_write_json, atomic_write_
 STATE = "_state"
 # the steps of an ingest that stage tables after `raw_sources`; the last of them commits
 INGEST_PARTS = ("normalized", "mixture_points")
+STALE_SECONDS = 24 * 3600  # staging folders older than this belong to runs that were killed
 
 
 def state_dir(lake: Path, study: str) -> Path:
@@ -150,6 +152,7 @@ class Staged:
         self.lake, self.study, self.ingest = lake, study, ingest
         self.folder = state_dir(lake, study) / "staging" / ingest
         self.ops: dict[str, str | None] = {}
+        self.committed = False  # set when this block's tables were switched into the lake
 
     def _target(self, table: str, source: str | None = None) -> tuple[Path, Path]:
         target = partition_dir(self.lake, table, self.study, source) / "data.parquet"
@@ -203,6 +206,7 @@ def study_write(lake: Path, study: str) -> Iterator[Staged]:
         raise
     with study_lock(lake, study):
         _commit(lake, study, staged.ingest, staged.ops, {})
+    staged.committed = True
 
 
 # --- an ingest: raw_sources, then normalized and mixture_points, committed together -------------
@@ -212,10 +216,15 @@ def begin_ingest(lake: Path, study: str) -> Staged:
     recover(lake, study)
     with study_lock(lake, study):
         staging = state_dir(lake, study) / "staging"
-        if staging.is_dir():
-            for old in staging.iterdir():
-                shutil.rmtree(old, ignore_errors=True)
+        previous = pending(lake, study)
+        if previous:
+            shutil.rmtree(staging / previous["ingest"], ignore_errors=True)
         (state_dir(lake, study) / "pending.json").unlink(missing_ok=True)
+        # staging left by killed runs; a fit or forecast step of another run may be writing a recent one
+        stale = time.time() - STALE_SECONDS
+        for old in (staging.iterdir() if staging.is_dir() else []):
+            if old.stat().st_mtime < stale:
+                shutil.rmtree(old, ignore_errors=True)
     staged = Staged(lake, study, _new_id())
     staged.folder.mkdir(parents=True, exist_ok=True)
     return staged
@@ -256,7 +265,8 @@ def ingest_part(lake: Path, study: str, part: str) -> Iterator[Staged]:
     """Stage one step's tables into the pending ingest; the last of `INGEST_PARTS` commits the ingest.
 
     With no pending ingest (the step runs on its own over already committed raw data), the step's
-    tables form an ingest of their own and commit when the block ends."""
+    tables form an ingest of their own and commit when the block ends. `Staged.committed` says
+    whether the block's tables are in the lake when it ends."""
     recover(lake, study)
     p = pending(lake, study)
     staged = Staged(lake, study, p["ingest"] if p else _new_id())
@@ -278,6 +288,7 @@ def ingest_part(lake: Path, study: str, part: str) -> Iterator[Staged]:
                 extra["file"] = now["file"]
             _commit(lake, study, staged.ingest, now["ops"], extra)
             (state_dir(lake, study) / "pending.json").unlink(missing_ok=True)
+            staged.committed = True
         else:
             atomic_write_json(now, state_dir(lake, study) / "pending.json")
 

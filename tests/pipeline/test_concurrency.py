@@ -43,7 +43,8 @@ def test_parallel_studies_with_readers_on_the_catalog(tmp_path):
     while proc.poll() is None and time.time() < deadline:
         if catalog.exists():
             try:
-                con = duckdb.connect(str(catalog), read_only=True)
+                # a plain DuckDB client: the views' paths are relative to the warehouse folder
+                con = duckdb.connect(str(catalog), read_only=True, config={"file_search_path": str(catalog.parent)})
                 try:
                     con.execute("SELECT count(*) FROM points").fetchall()
                     reads += 1
@@ -51,8 +52,8 @@ def test_parallel_studies_with_readers_on_the_catalog(tmp_path):
                     con.close()
             except duckdb.Error as exc:  # a lock or a half-written file would show here
                 errors.append(str(exc))
-            cli = subprocess.run([DUCKDB_CLI, "-readonly", str(catalog), "SELECT count(*) FROM runs"],
-                                 capture_output=True, text=True)
+            cli = subprocess.run([DUCKDB_CLI, "-readonly", catalog.name, "SELECT count(*) FROM runs"],
+                                 capture_output=True, text=True, cwd=catalog.parent)
             if cli.returncode != 0:
                 errors.append(cli.stderr)
             else:
