@@ -46,7 +46,8 @@ class LiveProgress:
                                    TimeRemainingColumn)
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), transient=False)
+                                 TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(),
+                                 TextColumn("left"), transient=False)
         self.plans = plans
         self.tasks = {}
         self.refit_tasks = {}
