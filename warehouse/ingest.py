@@ -39,7 +39,14 @@ from typing import Any, Iterator
 
 import polars as pl
 
-from warehouse.lake import atomic_sink_parquet, atomic_write_json, atomic_write_parquet, partition_dir, read_manifest
+from warehouse.lake import (
+    atomic_sink_parquet,
+    atomic_write_json,
+    atomic_write_parquet,
+    inside_lake,
+    partition_dir,
+    read_manifest,
+)
 
 STATE = "_state"
 # the steps of an ingest that stage tables after `raw_sources`; the last of them commits
@@ -90,7 +97,7 @@ def _strip_study(frame):
 def _apply(lake: Path, switch: list[list[str | None]]) -> None:
     """Rename staged files over their partitions and remove dropped ones; safe to run twice."""
     for staged, target in switch:
-        dest = lake / target
+        dest = inside_lake(lake, lake / target)  # a commit record names only paths inside the lake
         if staged is None:
             dest.unlink(missing_ok=True)
             for d in (dest.parent, dest.parent.parent):
@@ -100,7 +107,7 @@ def _apply(lake: Path, switch: list[list[str | None]]) -> None:
                     except OSError:
                         pass
             continue
-        src = lake / staged
+        src = inside_lake(lake, lake / staged)
         if src.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dest)

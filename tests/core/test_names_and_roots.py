@@ -152,3 +152,20 @@ def test_data_roots_from_the_environment(monkeypatch, tmp_path):
     assert data_roots([str(tmp_path / "c")]) == (tmp_path / "c",)
     monkeypatch.delenv("SCALING_DATA_ROOTS")
     assert data_roots() == ()
+
+
+def test_a_commit_record_cannot_switch_files_outside_the_lake(tmp_path):
+    """The switch of a study's tables (`warehouse.ingest`) renames and removes only paths inside the lake,
+    whatever a (damaged or hand-edited) commit record names."""
+    from warehouse.ingest import _apply
+
+    lake = tmp_path / "lake"
+    (lake / "_state").mkdir(parents=True)
+    victim = tmp_path / "outside.parquet"
+    victim.write_bytes(b"keep")
+    staged = lake / "_state" / "x.parquet"
+    staged.write_bytes(b"new")
+    for switch in ([[None, "../outside.parquet"]], [["_state/x.parquet", "../outside.parquet"]]):
+        with pytest.raises(StorageError, match="refusing to write outside the lake"):
+            _apply(lake, switch)
+    assert victim.read_bytes() == b"keep" and staged.read_bytes() == b"new"
