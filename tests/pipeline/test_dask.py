@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from dask.distributed import Client
 
@@ -76,9 +77,8 @@ def test_example_studies_on_a_dask_cluster_equal_a_local_run(tmp_path, cluster_a
 
     got, want = _tables(tmp_path / "dask_warehouse"), _tables(tmp_path / "local_warehouse")
     assert sorted(got) == sorted(want)
-    for name in want:
-        assert got[name].height == want[name].height, name
-        assert got[name].equals(want[name]), f"table {name} differs between the Dask run and the local run"
+    for name in want:  # the same rows; numbers equal to the last few bits (BLAS threads differ per process)
+        assert_frame_equal(got[name], want[name], rel_tol=1e-9, abs_tol=1e-12)
     studies = set(got["runs"]["study"].to_list()) | set(got["mixture_points"]["study"].to_list())
     assert studies == set(EXAMPLES)
 
@@ -131,4 +131,4 @@ def test_a_worker_killed_mid_step_leaves_no_partial_partition(tmp_path, cluster_
     got, want = _tables(tmp_path / "dask_warehouse"), _tables(tmp_path / "local_warehouse")
     assert sorted(got) == sorted(want)
     for name in want:
-        assert got[name].equals(want[name]), f"table {name} differs after the worker was killed"
+        assert_frame_equal(got[name], want[name], rel_tol=1e-9, abs_tol=1e-12)
