@@ -1,28 +1,49 @@
-"""The `scaling` command: run the main job, query the catalog, open the UI.
+"""The `scaling` command: run the main job, write reports, query the catalog, open the UI.
 
     scaling run [--study NAME ...]      materialize every asset of every study (the main job)
+    scaling report [STUDY ...]          write each study's HTML and Markdown report from the warehouse
     scaling sql "SELECT ... FROM runs"  query the DuckDB catalog (read-only)
-    scaling studies                     list the studies and validate their files
-    scaling ui                          start the Dagster UI over the same instance and warehouse
+    scaling studies                     list the studies: description, sources, last materialized
+    scaling ui                          start the Dagster UI (`dg dev`) over the same instance and warehouse
 
 ``--warehouse DIR`` and ``--studies DIR`` (or SCALING_WAREHOUSE / SCALING_STUDIES) relocate the
-warehouse and the studies folder. Runs are recorded in DAGSTER_HOME, by default a folder inside
-the warehouse, so the UI shows what the command did.
+warehouse and the studies folder; they are accepted before or after the subcommand. Runs are
+recorded in DAGSTER_HOME, by default a folder inside the warehouse, so the UI shows what the
+command did.
+
+Adding an option to a command is one decorator: ``run``'s options are passed on to
+``pipelines.progress.run_studies`` by name, so ``@click.option("--quick", is_flag=True, help=...)``
+above ``run`` reaches ``run_studies(quick=...)``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import click
 
-def _configure(args: argparse.Namespace) -> Path:
-    if getattr(args, "warehouse", None):
-        os.environ["SCALING_WAREHOUSE"] = str(Path(args.warehouse).resolve())
-    if getattr(args, "studies", None):
-        os.environ["SCALING_STUDIES"] = str(Path(args.studies).resolve())
+
+def _set_env(name: str):
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value:
+            os.environ[name] = str(Path(value).expanduser().resolve())
+    return callback
+
+
+def location_options(f):
+    """--warehouse and --studies, on the group and on every subcommand (so before or after it)."""
+    f = click.option("--studies", metavar="DIR", expose_value=False, callback=_set_env("SCALING_STUDIES"),
+                     help="folder of study files (default: SCALING_STUDIES, else studies/ in the checkout)")(f)
+    f = click.option("--warehouse", metavar="DIR", expose_value=False, callback=_set_env("SCALING_WAREHOUSE"),
+                     help="warehouse folder (default: SCALING_WAREHOUSE, else .warehouse in the checkout)")(f)
+    return f
+
+
+def _configure() -> Path:
+    """The warehouse root, with DAGSTER_HOME defaulting to a folder inside it."""
     from warehouse.config import warehouse_root
 
     root = warehouse_root()
@@ -35,90 +56,199 @@ def _configure(args: argparse.Namespace) -> Path:
     return root
 
 
-def _cmd_studies(args: argparse.Namespace) -> int:
-    _configure(args)
+def _study_files() -> dict[str, Path]:
+    """Study name -> file, with a clear error for an invalid study file."""
+    from pipelines.resources import Warehouse
     from scaling.errors import ScalingError
-    from scaling.spec import discover_studies, load_study
+
+    try:
+        return Warehouse().study_files()
+    except ScalingError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_studies(names: tuple[str, ...] | list[str] | None, param_hint: str) -> list[str]:
+    """The named studies (all when none are named); an unknown name lists the available ones."""
     from warehouse.config import studies_dir
 
-    folder = studies_dir()
-    status = 0
-    for path in discover_studies(folder):
-        try:
-            spec = load_study(path)
-            print(f"{spec.name:<24} {len(spec.sources)} sources  {path.name}")
-        except ScalingError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            status = 2
-    return status
+    files = _study_files()
+    unknown = [n for n in names or () if n not in files]
+    if unknown:
+        raise click.BadParameter(
+            f"no study named {', '.join(map(repr, unknown))} in {studies_dir()}; available: "
+            f"{', '.join(sorted(files)) or '(none)'}", param_hint=param_hint)
+    return list(names) if names else sorted(files)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    root = _configure(args)
+def _version() -> str:
+    try:
+        return version("scaling-studies")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class Commands(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)  # in the order they are defined: the order a newcomer uses them
+
+
+@click.group(cls=Commands, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="scaling")
+@location_options
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Neural scaling-law studies on Dagster and DuckDB: ingest training logs, fit laws with
+    intervals, forecast, and report."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@cli.command()
+@click.option("--study", "only", multiple=True, metavar="NAME", help="only this study (repeatable; default: all)")
+@click.option("--quiet", is_flag=True, help="print only the summary")
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="run N studies at once, each in its own process with the multiprocess executor")
+@click.option("--multiprocess", is_flag=True,
+              help="run each study's steps in subprocesses (Dagster's multiprocess executor)")
+@click.option("--no-report", is_flag=True, help="do not write the HTML/Markdown reports after the run")
+@click.option("--no-summary", is_flag=True, hidden=True, help="print no summary (used for child processes)")
+@location_options
+def run(only: tuple[str, ...], no_report: bool, **options) -> None:
+    """Materialize every asset of every study (the main job), then write the reports."""
+    root = _configure()
+    names = _check_studies(only, "--study")
     from pipelines.progress import run_studies
 
-    return run_studies(root, only=args.study, quiet=args.quiet, parallel=args.parallel,
-                       multiprocess=args.multiprocess, summary=not args.no_summary)
+    status = run_studies(root, only=list(only) or None, summary=not options["no_summary"],
+                         **{k: v for k, v in options.items() if k != "no_summary"})
+    if not no_report and not options["no_summary"]:
+        from pipelines.reports import write_reports
+
+        written = write_reports(root, names)
+        if written:
+            click.echo(f"  reports: {written[0].parent / 'index.html'}  (one HTML and one Markdown file per study;"
+                       f" `scaling report` rewrites them)")
+    sys.exit(status)
 
 
-def _cmd_sql(args: argparse.Namespace) -> int:
-    _configure(args)
+@cli.command()
+@click.argument("study", nargs=-1, metavar="[STUDY]...")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="write the reports here (default: <warehouse>/reports)")
+@location_options
+def report(study: tuple[str, ...], out: Path | None) -> None:
+    """Write a self-contained HTML report and a Markdown report per study (default: every study in
+    the warehouse): data, fitted laws with intervals and flags, backtests, forecasts, mixtures, plots.
+
+    STUDY: a study name (repeatable; default: every study)."""
+    root = _configure()
+    names = _check_studies(study, "STUDY")
+    from pipelines.reports import write_reports
+
+    from warehouse.config import paths
+
+    if not paths().catalog.exists():
+        raise click.ClickException(f"no catalog yet at {paths().catalog}; run `scaling run` first")
+    for path in write_reports(root, names, out=out):
+        click.echo(str(path))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "markdown"]), default="table",
+              show_default=True, help="output format (table fits the terminal's width)")
+@click.option("--csv", "as_csv", is_flag=True, help="same as --format csv")
+@click.option("--max-rows", type=click.IntRange(min=1), default=40, show_default=True,
+              help="rows shown in table format")
+@location_options
+def sql(query: str, fmt: str, as_csv: bool, max_rows: int) -> None:
+    """Run a read-only SQL query on the DuckDB catalog.
+
+    QUERY: the SQL, e.g. "SELECT * FROM runs LIMIT 5" (tables: see docs/tables.md)."""
+    _configure()
     import duckdb
 
     from warehouse.config import paths
 
     catalog = paths().catalog
     if not catalog.exists():
-        print(f"error: no catalog yet at {catalog}; run `scaling run` first", file=sys.stderr)
-        return 2
+        raise click.ClickException(f"no catalog yet at {catalog}; run `scaling run` first")
+    fmt = "csv" if as_csv else fmt
     con = duckdb.connect(str(catalog), read_only=True)
     try:
-        rel = con.sql(args.query)
+        rel = con.sql(query)
         if rel is None:
-            return 0
-        if args.csv:
-            rel.pl().write_csv(sys.stdout)
+            return
+        if fmt == "table":
+            width = click.get_terminal_size()[0] if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 0) or 0)
+            rel.show(max_rows=max_rows, max_width=max(width, 40) if width else 10_000)
+            return
+        frame = rel.pl()
+        if fmt == "csv":
+            click.echo(frame.write_csv(), nl=False)
+        elif fmt == "json":
+            click.echo(frame.write_json())
         else:
-            rel.show(max_rows=args.max_rows, max_width=200)
+            from scaling.report import markdown_table
+
+            click.echo(markdown_table(frame, limit=None))
     except duckdb.Error as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise click.ClickException(str(exc)) from None
     finally:
         con.close()
-    return 0
 
 
-def _cmd_ui(args: argparse.Namespace) -> int:
-    _configure(args)
-    os.execvp("dagster", ["dagster", "dev", "-m", "pipelines.definitions", "-p", str(args.port)])
+@cli.command()
+@location_options
+def studies() -> None:
+    """List the studies: description, whether each source's files resolve, and when the study was
+    last materialized. Exits with 2 when a study file is invalid."""
+    _configure()
+    from pipelines.study_status import study_status
+
+    from warehouse.config import studies_dir
+
+    status = 0
+    for row in study_status(studies_dir()):
+        if row.error:
+            click.echo(f"error: {row.error}", err=True)
+            status = 2
+            continue
+        click.echo(f"{row.name}  ({row.file})")
+        if row.description:
+            click.echo(f"    {row.description}")
+        for line in row.sources:
+            click.echo(f"    source {line}")
+        click.echo(f"    last materialized: {row.last_materialized or 'never'}")
+    sys.exit(status)
+
+
+@cli.command()
+@click.option("--port", "-p", type=int, default=3000, show_default=True, help="port of the web server")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="interface to listen on (0.0.0.0 to reach it from other machines)")
+@location_options
+def ui(port: int, host: str) -> None:
+    """Start the Dagster UI (`dg dev`) over this warehouse and its Dagster instance."""
+    _configure()
+    os.execvp("dg", ["dg", "dev", "-m", "pipelines.definitions", "--host", host, "--port", str(port)])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scaling", description="Neural scaling-law studies on Dagster and DuckDB.")
-    parser.add_argument("--warehouse", help="warehouse folder (default: SCALING_WAREHOUSE or .warehouse in the checkout)")
-    parser.add_argument("--studies", help="studies folder (default: SCALING_STUDIES or studies/ in the checkout)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="materialize every asset of every study (the main job)")
-    run.add_argument("--study", action="append", help="only this study (repeatable)")
-    run.add_argument("--quiet", action="store_true", help="print only the summary")
-    run.add_argument("--parallel", type=int, default=1, metavar="N",
-                     help="run N studies at once, each in its own process with the multiprocess executor")
-    run.add_argument("--multiprocess", action="store_true",
-                     help="run each study's steps in subprocesses (Dagster's multiprocess executor)")
-    run.add_argument("--no-summary", action="store_true", help=argparse.SUPPRESS)
-    run.set_defaults(func=_cmd_run)
-    sql = sub.add_parser("sql", help="run a query on the DuckDB catalog (read-only)")
-    sql.add_argument("query")
-    sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
-    sql.add_argument("--max-rows", type=int, default=40)
-    sql.set_defaults(func=_cmd_sql)
-    studies = sub.add_parser("studies", help="list and validate the study files")
-    studies.set_defaults(func=_cmd_studies)
-    ui = sub.add_parser("ui", help="start the Dagster UI (dagster dev) over this warehouse")
-    ui.add_argument("--port", type=int, default=3000)
-    ui.set_defaults(func=_cmd_ui)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """Entry point of the `scaling` console script; returns the exit status."""
+    try:
+        cli.main(args=argv, prog_name="scaling", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        return 1
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 if __name__ == "__main__":
