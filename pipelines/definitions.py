@@ -3,6 +3,7 @@
 from dagster import Definitions, load_assets_from_modules
 
 from assets import ASSET_MODULES
+from assets.metadata import with_catalog_metadata
 from pipelines.automation import study_automation, with_automation
 from pipelines.jobs import all_studies_job
 from pipelines.resources import Warehouse
@@ -10,7 +11,7 @@ from pipelines.schedules import refresh_url_sources
 from pipelines.sensors import study_files_sensor
 
 defs = Definitions(
-    assets=with_automation(load_assets_from_modules(ASSET_MODULES)),
+    assets=with_catalog_metadata(with_automation(load_assets_from_modules(ASSET_MODULES))),
     jobs=[all_studies_job],
     sensors=[study_files_sensor, study_automation],
     schedules=[refresh_url_sources],

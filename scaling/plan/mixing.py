@@ -38,6 +38,7 @@ class StudyMixing:
     mixture_rows: list[dict] = field(default_factory=list)
     extra_scores: list[dict] = field(default_factory=list)
     heldout: dict = field(default_factory=dict)  # domain -> (actual, predicted) of the best law on the test split
+    heldout_by_split: dict = field(default_factory=dict)  # split -> the same, for every held-out split
     best_law: str | None = None
     messages: list[str] = field(default_factory=list)
 
@@ -78,6 +79,7 @@ def mixing_study(study: str, spec: dict, mixture_points: pl.DataFrame) -> StudyM
     if "test" in splits:
         pred = result.predict(kw["test_weights"], law=out.best_law)
         out.heldout = {t: (kw["test_losses"][:, k], pred.loss[:, k]) for k, t in enumerate(targets)}
+        out.heldout_by_split["test"] = out.heldout
     for split in splits:
         if split in ("train", "test"):
             continue
@@ -85,6 +87,8 @@ def mixing_study(study: str, spec: dict, mixture_points: pl.DataFrame) -> StudyM
         _, Lx = _matrix(mixture_points, split, "loss", targets)
         for law in result.laws:
             pred = result.predict(Wx, law=law)
+            if law == out.best_law:
+                out.heldout_by_split[split] = {t: (Lx[:, k], pred.loss[:, k]) for k, t in enumerate(targets)}
             for k, t in enumerate(targets):
                 s = score_heldout(law, t, pred.loss[:, k], Lx[:, k])
                 out.extra_scores.append({"split": split, "law": law, "target_domain": t, "spearman": s.spearman,
