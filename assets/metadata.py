@@ -52,15 +52,21 @@ def interval_order(columns: Sequence[str]) -> list[str]:
 
 
 def _cell(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else str(v)
-    if v is None or isinstance(v, (str, int, float, bool)):
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return None if math.isnan(v) else str(v)
+        return float(f"{v:.5g}")  # 5 significant digits: columns stay narrow, the catalog keeps every digit
+    if v is None or isinstance(v, (str, int, bool)):
         return v
     return str(v)
 
 
 def preview(frame: pl.DataFrame, limit: int = 10) -> MetadataValue:
-    """The first `limit` rows as a sortable table with a typed schema."""
+    """The first `limit` rows as a sortable table with a typed schema (a group column that is empty
+    for every row, as in a study without groups, is left out)."""
+    empty = [c for c in ("group_name", "group") if c in frame.columns and frame.height
+             and (frame[c].cast(pl.Utf8).fill_null("") == "").all()]
+    frame = frame.drop(empty)
     frame = frame.select(interval_order(frame.columns)).head(limit)
     docs = {c.name: c.doc for t in TABLES.values() for c in t.columns}
     schema = TableSchema(columns=[TableColumn(c, _column_type(t), description=docs.get(c))

@@ -79,7 +79,8 @@ def sections(r: StudyReport) -> list[Section]:
     ov = r.table("overview")
     if ov.height and ov["runs"][0]:
         o = ov.row(0, named=True)
-        intro = (f"{o['runs']} runs in {o['groups']} group(s), {format_value(o['points'])} points; "
+        groups = f" in {o['groups']} groups" if o["groups"] and o["groups"] > 1 else ""
+        intro = (f"{o['runs']} runs{groups}, {format_value(o['points'])} points; "
                  f"N {format_value(o['min_params'])} to {format_value(o['max_params'])} parameters, "
                  f"D {format_value(o['min_tokens'])} to {format_value(o['max_tokens'])} tokens "
                  f"({format_value(o['min_tokens_per_param'])} to {format_value(o['max_tokens_per_param'])} per "
@@ -149,7 +150,7 @@ h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;marg
 nav a{margin-right:1rem}.muted{color:#666}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0 1rem;display:block;overflow-x:auto;max-width:100%}
 th,td{border:1px solid #ddd;padding:.2rem .45rem;text-align:right;white-space:nowrap}
-th{background:#f4f4f4;position:sticky;top:0}td.t{text-align:left}
+th{background:#f4f4f4;position:sticky;top:0}td.t,th.t{text-align:left}
 figure{display:inline-block;margin:.5rem 1rem 1rem 0;vertical-align:top}figure img{max-width:100%;height:auto;
 border:1px solid #eee}figcaption{font-size:.8rem;color:#555}
 details>summary{cursor:pointer;font-weight:600;margin:.6rem 0}
@@ -161,7 +162,8 @@ def _html_table(frame: pl.DataFrame, limit: int | None = None) -> str:
         return '<p class="muted">no rows</p>'
     head = frame if limit is None else frame.head(limit)
     numeric = [dt.is_numeric() for dt in head.dtypes]
-    rows = ["<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head.columns) + "</tr>"]
+    rows = ["<tr>" + "".join(f"<th>{html.escape(c)}</th>" if num else f'<th class="t">{html.escape(c)}</th>'
+                             for c, num in zip(head.columns, numeric)) + "</tr>"]
     for row in head.iter_rows():
         rows.append("<tr>" + "".join(
             f"<td>{html.escape(format_value(v))}</td>" if num else f'<td class="t">{html.escape(format_value(v))}</td>'
