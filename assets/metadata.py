@@ -29,7 +29,7 @@ LABELS = ("group_name", "group", "law", "target", "target_domain", "parameter", 
           "objective", "metric", "source")
 INTERVALS = ("estimate", "predicted", "ci_low", "ci_high", "actual", "rel_error", "params", "params_ci_low",
              "params_ci_high", "tokens", "tokens_ci_low", "tokens_ci_high", "predicted_loss", "baseline_predicted_loss",
-             "baseline_ci_low", "baseline_ci_high")
+             "baseline_ci_low", "baseline_ci_high", "backtest_error", "mean_abs_rel_error", "coverage")
 OWNERS = ["team:scaling-studies"]
 CATALOG = "catalog.main"  # the DuckDB catalog file's database and schema: `catalog.main.<table>`
 
