@@ -6,11 +6,12 @@ import polars as pl
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetSpec,
                      MaterializeResult, MetadataValue, multi_asset)
 
-from assets.metadata import image, preview
+from assets.metadata import check_metadata, image, preview
 from assets._shared import Warehouse, study_partitions
 from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
-from scaling.plan.figures import backtest_figure, fitted_frontier, frontier_figure, isoflop_group_figure
+from scaling.plan.figures import fitted_frontier, frontier_figure, isoflop_group_figure
+from scaling.plan.study_figures import figure_name
 from scaling.plan.fits import plan_fits
 from scaling.plan.isoflop import fit_isoflop, plan_isoflops
 from scaling.plan.run import FitFailure, fit_study
@@ -91,23 +92,28 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     plots = {}
     folder = p.plots / spec.name
     folder.mkdir(parents=True, exist_ok=True)
-    for target in sorted({g.plan.target for g in results if not g.plan.by_run}):
-        first = next(g for g in results if g.plan.target == target and not g.plan.by_run)
-        curve = fitted_frontier(first.fit, first.boot, points.filter(pl.col("metric") == target), first.data.group)
-        f = frontier_figure(folder / f"fit_{target.replace('/', '_')}.png", spec.name, target, first.fit.law.name,
-                            points, curve.with_columns(target=pl.lit(target)) if curve.height else FORECASTS.empty(),
-                            backtests)
+    for old in folder.glob("fit_*.png"):  # targets or groups of an earlier run may have gone
+        old.unlink(missing_ok=True)
+    for target, group in sorted({(g.plan.target, g.data.group) for g in results if not g.plan.by_run}):
+        first = next(g for g in results if (g.plan.target, g.data.group) == (target, group) and not g.plan.by_run)
+        curve = fitted_frontier(first.fit, first.boot, points.filter(pl.col("metric") == target), group)
+        name = figure_name("fit", target, group)
+        f = frontier_figure(folder / f"{name}.png", f"{spec.name} [{group}]" if group else spec.name, target,
+                            first.fit.law.name, points.filter(pl.col("group_name") == group),
+                            curve.with_columns(target=pl.lit(target)) if curve.height else FORECASTS.empty(),
+                            backtests.filter(pl.col("group_name") == group))
         if f:
-            plots[f"plot_fit_{target}"] = image(f)
-    f = backtest_figure(folder / "fit_backtests.png", spec.name, backtests)
-    if f:
-        plots["plot_backtests"] = image(f)
+            plots[f"plot_{name}"] = image(f, f"{first.fit.law.name} fitted to {target}, with its 95% band over the "
+                                             f"observed compute range: study {spec.name}, "
+                                             + (f"group {group}" if group else "all runs (no groups)"))
     failed = {"failed_fits": MetadataValue.md("\n".join(f"- {f.message}" for f in failures))} if failures else {}
     for g in iso:
-        suffix = "_".join(x for x in (g.plan.target, g.group) if x).replace("/", "_").replace(",", "_")
-        f = isoflop_group_figure(folder / f"isoflop_{suffix}.png", spec.name, g)
+        name = figure_name("isoflop_fit", g.plan.target, g.group)
+        f = isoflop_group_figure(folder / f"{name}.png", spec.name, g)
         if f:
-            plots[f"plot_isoflop_{suffix}"] = image(f)
+            plots[f"plot_{name}"] = image(f, f"{g.plan.law} (Chinchilla approach 2) profiles of {g.plan.target} per "
+                                             f"budget with each minimum's interval: study {spec.name}, "
+                                             + (f"group {g.group}" if g.group else "all runs (no groups)"))
     yield MaterializeResult(asset_key="law_fits", metadata={
         "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60),
         **failed, **plots})
@@ -130,4 +136,5 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     for check in fit_checks(results, spec.checks, failures):
         yield AssetCheckResult(
             asset_key="law_fits", check_name=check.name, passed=check.passed, description=check.summary,
+            metadata=check_metadata(check.observed, check.threshold),
             severity=AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN)

@@ -5,10 +5,10 @@ from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, Metadat
 
 from assets.metadata import image, preview
 from assets._shared import Warehouse, study_partitions
-from scaling.plan.figures import backtest_figure, frontier_figure, isoflop_figure
 from scaling.plan.crossovers import crossover_rows
 from scaling.plan.forecasts import downstream_filter, forecast_study
 from scaling.plan.isoflop import isoflop_forecast_rows
+from scaling.plan.study_figures import study_figures
 from scaling.plan.restore import restore_fits
 from warehouse.ingest import study_write
 from warehouse.lake import read_table, scan_table
@@ -64,27 +64,8 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
         cross = staged.rows(CROSSOVERS, crossover_rows(spec.name, spec.raw.get("crossovers", {}), fits, points))
     warehouse.refresh_catalog()
 
-    plots = {}
-    folder = p.plots / spec.name
-    folder.mkdir(parents=True, exist_ok=True)
-    for target in law_fits["target"].unique().sort().to_list():
-        best = summary.filter((pl.col("target") == target) & (pl.col("rank") == 1))
-        law = best["law"][0] if best.height else law_fits.filter(pl.col("target") == target)["law"][0]
-        f = frontier_figure(folder / f"frontier_{target.replace('/', '_')}.png", spec.name, target, law, points,
-                            table, backtests)
-        if f:
-            plots[f"plot_frontier_{target}"] = image(f)
-        if law_fits.filter((pl.col("target") == target) & (pl.col("law") == "isoflop")).height:
-            continue  # the fits layer drew this target's isoFLOP profiles per group, with intervals
-        for group in sorted(points["group_name"].unique().to_list()):  # one isoFLOP plot per group
-            suffix = "_".join(x for x in (target, group) if x).replace("/", "_").replace(",", "_")
-            f = isoflop_figure(folder / f"isoflop_{suffix}.png", spec.name, target,
-                               points.filter(pl.col("group_name") == group), runs)
-            if f:
-                plots[f"plot_isoflop_{suffix}"] = image(f)
-    f = backtest_figure(folder / "backtests.png", spec.name, backtests)
-    if f:
-        plots["plot_backtests"] = image(f)
+    plots = {f.name: image(f.path, f.caption) for f in study_figures(
+        p.plots / spec.name, spec.name, points, runs, table, backtests, summary)}
     headline = table.filter(pl.col("recommended") & (pl.col("kind") == "compute_optimal")).select(
         "law", "target", "flops", "params", "tokens", "tokens_per_param", "predicted", "ci_low", "ci_high",
         "extrapolation")
@@ -92,7 +73,8 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
         "law", "target", "kind", "name", "params", "tokens", "predicted", "ci_low", "ci_high", "actual", "rel_error")
     yield MaterializeResult(asset_key="forecasts", metadata={
         "dagster/row_count": table.height, "recommended_compute_optimal": preview(headline, 20),
-        "targets_and_downstream": preview(others, 30), "plots": MetadataValue.path(str(folder)), **plots})
+        "targets_and_downstream": preview(others, 30), "plots": MetadataValue.path(str(p.plots / spec.name)),
+        **{f"plot_{k}": v for k, v in plots.items()}})
     yield MaterializeResult(asset_key="crossovers", metadata={
         "dagster/row_count": cross.height,
         "crossovers": preview(cross.select("law", "target", "group_a", "group_b", "kind", "flops", "flops_ci_low",
@@ -100,4 +82,4 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     yield MaterializeResult(asset_key="backtest_summary", metadata={
         "dagster/row_count": summary.height, "ranking": preview(summary.select(
             "group_name", "law", "target", "n_heldout", "mean_abs_rel_error", "max_abs_rel_error", "coverage",
-            "rank", "verdict"), 30)})
+            "rank", "verdict"), 30), **{f"plot_{k}": v for k, v in plots.items() if k.startswith("backtests")}})

@@ -1,42 +1,119 @@
-"""Turning frames and fits into metadata a person reads at a glance in the Dagster UI."""
+"""Turning frames, tables and fits into metadata a person reads at a glance in the Dagster UI.
+
+- `preview` gives a sortable `MetadataValue.table` with a typed `TableSchema`, the value and
+  interval columns right after the columns that name a row (so they are never clipped);
+- `catalog_metadata` gives every asset its column schema (from `warehouse.tables`), its catalog
+  view as `dagster/table_name`, owners and tags; `with_catalog_metadata` applies it, with code
+  references, to the loaded assets;
+- `check_metadata` gives a check's observed value and threshold as numbers (the check's plot);
+- `image` embeds a PNG plot.
+"""
 
 from __future__ import annotations
 
+import base64
 import math
+import warnings
 from pathlib import Path
+from typing import Sequence
 
 import polars as pl
-from dagster import MetadataValue
+from dagster import (AssetsDefinition, AssetSpec, BetaWarning, MetadataValue, TableColumn, TableRecord, TableSchema,
+                     map_asset_specs, with_source_code_references)
+
+from scaling.report import markdown_table  # noqa: F401  (re-exported: one Markdown table helper)
+from warehouse.tables import TABLES
+
+# columns that say which row it is, then the value with its interval, then the rest
+LABELS = ("group_name", "group", "law", "target", "target_domain", "parameter", "kind", "name", "run", "domain",
+          "objective", "metric", "source")
+INTERVALS = ("estimate", "predicted", "ci_low", "ci_high", "actual", "rel_error", "params", "params_ci_low",
+             "params_ci_high", "tokens", "tokens_ci_low", "tokens_ci_high", "predicted_loss", "baseline_predicted_loss",
+             "baseline_ci_low", "baseline_ci_high", "backtest_error", "mean_abs_rel_error", "coverage")
+OWNERS = ["team:scaling-studies"]
+CATALOG = "catalog.main"  # the DuckDB catalog file's database and schema: `catalog.main.<table>`
 
 
-def _cell(v) -> str:
-    if v is None:
-        return ""
+def _column_type(dtype: pl.DataType) -> str:
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype.is_integer():
+        return "int"
+    if dtype.is_float():
+        return "float"
+    return "string"
+
+
+def interval_order(columns: Sequence[str]) -> list[str]:
+    """Labels first, then value and interval columns, then the rest (each in its given order)."""
+    labels = [c for c in columns if c in LABELS]
+    values = [c for c in INTERVALS if c in columns]
+    return labels + values + [c for c in columns if c not in labels and c not in values]
+
+
+def _cell(v):
     if isinstance(v, float):
-        if math.isnan(v):
-            return "NaN"
-        return f"{v:.4g}" if (abs(v) >= 1e5 or (0 < abs(v) < 1e-3)) else f"{v:.4f}".rstrip("0").rstrip(".")
-    return str(v).replace("|", "\\|")
-
-
-def markdown_table(frame: pl.DataFrame, limit: int = 20) -> str:
-    if frame.height == 0:
-        return "_no rows_"
-    head = frame.head(limit)
-    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in head.iter_rows()]
-    if frame.height > limit:
-        lines.append(f"\n_{frame.height - limit} more rows_")
-    return "\n".join(lines)
+        if not math.isfinite(v):
+            return None if math.isnan(v) else str(v)
+        return float(f"{v:.5g}")  # 5 significant digits: columns stay narrow, the catalog keeps every digit
+    if v is None or isinstance(v, (str, int, bool)):
+        return v
+    return str(v)
 
 
 def preview(frame: pl.DataFrame, limit: int = 10) -> MetadataValue:
-    return MetadataValue.md(markdown_table(frame, limit))
+    """The first `limit` rows as a sortable table with a typed schema (a group column that is empty
+    for every row, as in a study without groups, is left out)."""
+    empty = [c for c in ("group_name", "group") if c in frame.columns and frame.height
+             and (frame[c].cast(pl.Utf8).fill_null("") == "").all()]
+    frame = frame.drop(empty)
+    frame = frame.select(interval_order(frame.columns)).head(limit)
+    docs = {c.name: c.doc for t in TABLES.values() for c in t.columns}
+    schema = TableSchema(columns=[TableColumn(c, _column_type(t), description=docs.get(c))
+                                  for c, t in frame.schema.items()])
+    records = [TableRecord({k: _cell(v) for k, v in row.items()}) for row in frame.iter_rows(named=True)]
+    return MetadataValue.table(records, schema=schema)
 
 
-def image(path: Path) -> MetadataValue:
-    """Embed a PNG so the UI shows it inline (and link the file)."""
-    import base64
+def table_schema(table: str) -> TableSchema | None:
+    """A catalog table's columns, types and meanings, as `warehouse.tables` defines them."""
+    t = TABLES.get(table)
+    if t is None:
+        return None
+    return TableSchema(columns=[TableColumn(c.name, c.type.lower(), description=c.doc) for c in t.columns])
 
+
+def catalog_metadata(spec: AssetSpec) -> AssetSpec:
+    """An asset spec with its column schema, catalog view, owners and tags."""
+    name = spec.key.to_user_string()
+    view = "raw" if name == "raw_sources" else name
+    metadata = {**spec.metadata, "dagster/table_name": f"{CATALOG}.{view}"}
+    schema = table_schema(view)
+    if schema is not None:
+        metadata["dagster/column_schema"] = schema
+    tags = {**spec.tags, "layer": spec.group_name or "default", "storage": "parquet-duckdb"}
+    return spec.replace_attributes(metadata=metadata, owners=list(spec.owners) or OWNERS, tags=tags)
+
+
+def with_catalog_metadata(assets: Sequence[AssetsDefinition]) -> Sequence[AssetsDefinition]:
+    """The assets with `catalog_metadata` on every spec and links to their source code."""
+    with warnings.catch_warnings():  # code references are a beta feature of the pinned release; its API is fixed
+        warnings.simplefilter("ignore", BetaWarning)
+        return with_source_code_references(map_asset_specs(catalog_metadata, assets))
+
+
+def check_metadata(observed: float | None, threshold: float | None, **extra) -> dict:
+    """A check result's numbers, plotted by the UI across runs."""
+    out = {k: v for k, v in extra.items() if v is not None}
+    if observed is not None and math.isfinite(observed):
+        out["observed"] = MetadataValue.float(float(observed))
+    if threshold is not None:
+        out["threshold"] = MetadataValue.float(float(threshold))
+    return out
+
+
+def image(path: Path, caption: str | None = None) -> MetadataValue:
+    """Embed a PNG so the UI shows it inline, with what it shows (study, group) and the file name."""
     data = base64.b64encode(path.read_bytes()).decode()
-    return MetadataValue.md(f"![{path.stem}](data:image/png;base64,{data})\n\n`{path.name}`")
+    text = f"{caption}\n\n" if caption else ""
+    return MetadataValue.md(f"{text}![{path.stem}](data:image/png;base64,{data})\n\n`{path.name}`")

@@ -57,13 +57,16 @@ def mixing(context: AssetExecutionContext, warehouse: Warehouse):
             pl.col("kendall").mean().alias("mean_kendall"), pl.col("mae").mean().alias("mean_mae"),
             pl.len().alias("targets")).sort("split", "law")
         meta["other_scales"] = preview(per_split, 60)
-    if result.heldout:
-        folder = p.plots / spec.name
-        folder.mkdir(parents=True, exist_ok=True)
-        f = plot_mixture_heldout(folder / "mixing_heldout.png", actual={d: a for d, (a, _) in result.heldout.items()},
-                                 predicted={d: b for d, (_, b) in result.heldout.items()},
-                                 title=f"{spec.name}: held-out mixtures ({result.best_law})")
-        meta["plot_heldout"] = image(f)
+    folder = p.plots / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("mixing_*.png"):  # splits of an earlier run may have gone
+        old.unlink(missing_ok=True)
+    for split, heldout in result.heldout_by_split.items():
+        f = plot_mixture_heldout(folder / f"mixing_{split}.png", actual={d: a for d, (a, _) in heldout.items()},
+                                 predicted={d: b for d, (_, b) in heldout.items()},
+                                 title=f"{spec.name}: held-out mixtures, split {split} ({result.best_law})")
+        meta[f"plot_mixing_{split}"] = image(f, f"{result.best_law} predicted vs actual loss per target domain on the "
+                                                f"held-out split {split!r}: study {spec.name}")
     yield MaterializeResult(asset_key="mixing_laws", metadata=meta)
     yield MaterializeResult(asset_key="mixing_scores", metadata={
         "dagster/row_count": scores_t.height,

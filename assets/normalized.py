@@ -5,7 +5,7 @@ import polars as pl
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetSpec,
                      MaterializeResult, multi_asset)
 
-from assets.metadata import preview
+from assets.metadata import check_metadata, preview
 from assets._shared import Warehouse, study_partitions
 from scaling.normalize.checks import ingest_checks
 from scaling.normalize.study import normalize_study
@@ -72,10 +72,12 @@ def normalized(context: AssetExecutionContext, warehouse: Warehouse):
     if n_points == 0:
         for name in INGEST_CHECKS:
             yield AssetCheckResult(asset_key="points" if name != "plausible_units" else "runs", check_name=name,
-                                   passed=True, description="no training-log or results points in this study")
+                                   passed=True, description="no training-log or results points in this study",
+                                   metadata=check_metadata(0, 0))
     else:
         for outcome in outcomes:
             yield AssetCheckResult(
                 asset_key="points" if outcome.name != "plausible_units" else "runs", check_name=outcome.name,
                 passed=outcome.passed, severity=AssetCheckSeverity.WARN,
-                description=outcome.summary, metadata={"offending": preview(outcome.offending)})
+                description=outcome.summary,
+                metadata=check_metadata(outcome.n_offending, 0, offending=preview(outcome.offending)))

@@ -1,4 +1,4 @@
-"""The catalog's table reference as Markdown (the README's "Tables" section is this output).
+"""The catalog's table reference as Markdown (`docs/tables.md` holds this output).
 
     python -m warehouse.docs
 """

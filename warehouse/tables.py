@@ -1,7 +1,7 @@
 """The catalog's tables: names, columns, types and what each column means.
 
 This is the one place the output schema is written down. The DuckDB catalog's views, the
-Parquet files the assets write, and the README's table reference all follow it. `group_name`
+Parquet files the assets write, and the table reference in docs/tables.md all follow it. `group_name`
 is used instead of `group` because GROUP is reserved in SQL.
 """
 

@@ -19,11 +19,12 @@ class CheckOutcome:
     passed: bool
     summary: str
     offending: pl.DataFrame
+    n_offending: int | None = None  # all offending rows (`offending` holds the first 20)
 
 
 def _outcome(name: str, bad: pl.LazyFrame, summary: str) -> CheckOutcome:
     n = bad.select(pl.len()).collect(engine="streaming").item()
-    return CheckOutcome(name, n == 0, summary.format(n=n), bad.head(20).collect())
+    return CheckOutcome(name, n == 0, summary.format(n=n), bad.head(20).collect(), n)
 
 
 def finite_nonnegative(points: pl.DataFrame | pl.LazyFrame) -> CheckOutcome:
@@ -57,7 +58,7 @@ def plausible_units(runs: pl.DataFrame, low: float = 0.01, high: float = 1e5) ->
     bad = tpp.filter(mask)
     return CheckOutcome("plausible_units", bad.height == 0,
                         f"{bad.height} runs with tokens per parameter outside [{low:g}, {high:g}]",
-                        bad.select("run", "params", "tokens", "tokens_per_param").head(20))
+                        bad.select("run", "params", "tokens", "tokens_per_param").head(20), bad.height)
 
 
 def ingest_checks(points: pl.DataFrame, runs: pl.DataFrame) -> list[CheckOutcome]:

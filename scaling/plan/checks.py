@@ -26,6 +26,8 @@ class FitCheck:
     passed: bool
     summary: str
     blocking: bool = False
+    observed: float | None = None   # the worst value the check saw (a count, an rms, a width, an error)
+    threshold: float | None = None  # the value it must not exceed
 
 
 def _label(g: GroupFit) -> str:
@@ -46,21 +48,23 @@ def fit_checks(fits: list[GroupFit], thresholds: dict[str, float],
         "fit_converged", not dead,
         (f"no usable fit for {dead}; " if dead else "every target has a usable fit; ")
         + (f"unusable: {unusable}" if unusable else "all fits converged without blocking flags"),
-        blocking=True))
+        blocking=True, observed=len(dead), threshold=0))
     failures = failures or []
     out.append(FitCheck(
         "fits_completed", not failures,
         f"{len(failures)} planned fit(s) failed, the others ran: " + "; ".join(f.message for f in failures)
-        if failures else "every planned fit ran"))
+        if failures else "every planned fit ran", observed=len(failures), threshold=0))
     at_bound = [f"{_label(g)}: {f}" for g in fits for f in g.fit.flags if f.startswith("at_bound")]
     out.append(FitCheck("params_within_bounds", not at_bound,
-                        f"parameters at a bound: {at_bound}" if at_bound else "no parameter at a bound"))
+                        f"parameters at a bound: {at_bound}" if at_bound else "no parameter at a bound",
+                        observed=len(at_bound), threshold=0))
     rmse = [(_label(g), g.fit.diagnostics.get("rmse", 0.0)) for g in fits if g.usable]
     big = [f"{lab}: {v:.4f}" for lab, v in rmse if v > thresholds["max_rmse"]]
     out.append(FitCheck("residuals_small", not big,
                         f"rms residual above {thresholds['max_rmse']}: {big}" if big else
-                        f"rms residual <= {thresholds['max_rmse']} for every usable fit"))
-    wide = []
+                        f"rms residual <= {thresholds['max_rmse']} for every usable fit",
+                        observed=max((v for _, v in rmse), default=None), threshold=thresholds["max_rmse"]))
+    wide, widths = [], []
     for g in fits:
         if g.boot is None or not g.usable:
             continue
@@ -71,20 +75,24 @@ def fit_checks(fits: list[GroupFit], thresholds: dict[str, float],
                 continue
             lo, hi = g.boot.interval(p.name)
             est = abs(g.fit.params[p.name]) or 1e-12
+            widths.append((hi - lo) / est)
             if (hi - lo) / est > thresholds["max_relative_ci_width"]:
                 wide.append(f"{_label(g)}: {p.name} in [{lo:.3g}, {hi:.3g}]")
     out.append(FitCheck("intervals_reasonable", not wide,
                         f"parameters not pinned down (intervals wider than {thresholds['max_relative_ci_width']}x "
                         f"the estimate, over 10x, or at a bound): {wide}" if wide
-                        else "every parameter's 95% interval is narrower than the threshold"))
-    bad_bt = []
+                        else "every parameter's 95% interval is narrower than the threshold",
+                        observed=max(widths, default=None), threshold=thresholds["max_relative_ci_width"]))
+    bad_bt, errors = [], []
     for g in fits:
         rows = g.primary_backtest_rows
         if rows and g.usable:
             err = sum(abs(r["rel_error"]) for r in rows) / len(rows)
+            errors.append(err)
             if err > thresholds["max_backtest_error"]:
                 bad_bt.append(f"{_label(g)}: {err:.1%}")
     out.append(FitCheck("backtest_error_small", not bad_bt,
                         f"mean held-out error above {thresholds['max_backtest_error']:.0%}: {bad_bt}" if bad_bt
-                        else "held-out errors within the threshold"))
+                        else "held-out errors within the threshold",
+                        observed=max(errors, default=None), threshold=thresholds["max_backtest_error"]))
     return out

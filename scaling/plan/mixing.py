@@ -42,6 +42,7 @@ class StudyMixing:
     score_rows: list[dict] = field(default_factory=list)  # `mixing_scores`: every law x target x held-out split
     prediction_rows: list[dict] = field(default_factory=list)  # `mixture_predictions`: every held-out run
     heldout: dict = field(default_factory=dict)  # domain -> (actual, predicted) of the best law on the test split
+    heldout_by_split: dict = field(default_factory=dict)  # split -> the same, for every held-out split
     best_law: str | None = None
     messages: list[str] = field(default_factory=list)
 
@@ -103,6 +104,8 @@ def mixing_study(study: str, spec: dict, mixture_points: pl.DataFrame) -> StudyM
                             field="sources.mixture")
         for law in result.laws:
             pred = result.predict(Wx, law=law)
+            if law == out.best_law:
+                out.heldout_by_split[split] = {t: (Lx[:, k], pred.loss[:, k]) for k, t in enumerate(targets)}
             for k, t in enumerate(targets):
                 m = heldout_metrics(pred.loss[:, k], Lx[:, k])
                 out.score_rows.append({"split": split, "law": law, "target_domain": t, **m,

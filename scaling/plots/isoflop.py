@@ -76,7 +76,7 @@ def plot_isoflop(path, profiles: Sequence[dict], *, minima: Sequence[dict] | Non
     ax.set_ylabel(target_label)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="upper right", ncols=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     return save(fig, path)
 
 

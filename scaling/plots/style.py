@@ -48,3 +48,22 @@ def columns(data, keys) -> dict:
         return {k: as_array(data[k], k) for k in keys}
     rows = list(data)
     return {k: np.array([np.nan if r.get(k) is None else float(r[k]) for r in rows]) for k in keys}
+
+
+def readable_log_axis(axis) -> None:
+    """Plain-number tick labels on a log axis that never crowd: minor labels at 2 and 5 per decade
+    over more than 1.5 decades, at 2, 3 and 5 over more than half a decade, at every integer
+    multiple below that, none over more than 4 decades."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.axes.autoscale_view()
+    lo, hi = axis.get_view_interval()
+    span = np.log10(max(hi, 1e-300) / max(lo, 1e-300)) if lo > 0 else 1.0
+    fmt = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(fmt)
+    if span > 4:
+        axis.set_minor_formatter(NullFormatter())
+        return
+    subs = (2.0, 5.0) if span > 1.5 else (2.0, 3.0, 5.0) if span > 0.5 else tuple(range(2, 10))
+    axis.set_minor_locator(LogLocator(subs=subs))
+    axis.set_minor_formatter(fmt)

@@ -83,6 +83,7 @@ def graphql(base: str, query: str) -> dict:
 class Served:
     base: str
     run: subprocess.CompletedProcess
+    warehouse: Path
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def server(tmp_path_factory):
     env = {**os.environ, "SCALING_WAREHOUSE": str(tmp / "warehouse"), "DAGSTER_HOME": str(tmp / "dagster_home"),
            "SCALING_STUDIES": str(REPO / "studies"), "DAGSTER_DISABLE_TELEMETRY": "1"}
     run = subprocess.run([str(BIN / "scaling"), "run", "--quiet"], cwd=REPO, env=env, capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=900)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp / "webserver.log"
@@ -102,7 +103,7 @@ def server(tmp_path_factory):
                                  "-p", str(port)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_until_serving(base, proc, log)
-        yield Served(base, run)
+        yield Served(base, run, tmp / "warehouse")
     finally:
         proc.terminate()
         try:
@@ -250,3 +251,124 @@ def test_sensors_and_schedule_are_running_by_default(page, server):
     # the three toggles are on once their state has loaded
     expect(page.locator("input[type=checkbox]:checked")).to_have_count(len(status))
     shot(page, "automation")
+
+
+ENTRY = """metadataEntries { label __typename
+    ... on TableMetadataEntry { table { schema { columns { name type } } records } }
+    ... on TableSchemaMetadataEntry { schema { columns { name type description } } }
+    ... on TextMetadataEntry { text } ... on MarkdownMetadataEntry { mdStr }
+    ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue } }"""
+
+
+def asset_node(base: str, key: str, partition: str = FIT_STUDY) -> dict:
+    data = graphql(base, f"""{{ assetNodes(assetKeys: [{{path: ["{key}"]}}]) {{
+        owners {{ ... on TeamAssetOwner {{ team }} ... on UserAssetOwner {{ email }} }}
+        tags {{ key value }} {ENTRY}
+        assetMaterializations(partitions: ["{partition}"], limit: 1) {{ partition {ENTRY} }} }} }}""")
+    (node,) = data["assetNodes"]
+    return node
+
+
+def by_label(entries: list[dict]) -> dict[str, dict]:
+    return {e["label"]: e for e in entries}
+
+
+def test_assets_carry_their_column_schema_catalog_view_owners_tags_and_code(server):
+    from warehouse.tables import TABLES
+
+    for key, view in (("law_fits", "law_fits"), ("forecasts", "forecasts"), ("runs", "runs"),
+                      ("raw_sources", "raw")):
+        node = asset_node(server.base, key)
+        meta = by_label(node["metadataEntries"])
+        assert meta["dagster/table_name"]["text"] == f"catalog.main.{view}"
+        assert "dagster/code_references" in meta, sorted(meta)
+        assert {"team": "scaling-studies"} in node["owners"]
+        assert {"key": "layer", "value": "raw" if key == "raw_sources" else
+                {"law_fits": "fits", "forecasts": "forecasts", "runs": "normalized"}[key]} in node["tags"]
+        if view in TABLES:
+            columns = meta["dagster/column_schema"]["schema"]["columns"]
+            assert [(c["name"], c["type"]) for c in columns] == [(c.name, c.type.lower()) for c in TABLES[view].columns]
+            assert all(c["description"] for c in columns)
+
+
+def test_result_tables_are_typed_tables_with_intervals_first(server):
+    mat = asset_node(server.base, "law_fits")["assetMaterializations"][0]
+    assert mat["partition"] == FIT_STUDY
+    params = by_label(mat["metadataEntries"])["parameters"]
+    assert params["__typename"] == "TableMetadataEntry"
+    columns = [c["name"] for c in params["table"]["schema"]["columns"]]
+    # the example study has no groups, so no empty group column; labels, then the value and its interval
+    assert columns[:6] == ["law", "target", "parameter", "estimate", "ci_low", "ci_high"]
+    types = {c["name"]: c["type"] for c in params["table"]["schema"]["columns"]}
+    assert types["estimate"] == types["ci_low"] == "float" and types["converged"] == "bool"
+    rows = [json.loads(r) for r in params["table"]["records"]]
+    alpha = next(r for r in rows if r["law"] == "chinchilla" and r["parameter"] == "alpha")
+    assert alpha["ci_low"] < alpha["estimate"] < alpha["ci_high"]
+    for key, label in (("forecasts", "recommended_compute_optimal"), ("backtest_summary", "ranking"),
+                       ("backtests", "preview")):
+        entry = by_label(asset_node(server.base, key)["assetMaterializations"][0]["metadataEntries"])[label]
+        assert entry["__typename"] == "TableMetadataEntry", (key, label, entry["__typename"])
+    forecast = by_label(asset_node(server.base, "forecasts")["assetMaterializations"][0]["metadataEntries"])
+    names = [c["name"] for c in forecast["recommended_compute_optimal"]["table"]["schema"]["columns"]]
+    assert names.index("ci_high") < names.index("extrapolation")
+
+
+def test_plots_say_which_study_and_group_they_show(server):
+    entries = by_label(asset_node(server.base, "forecasts")["assetMaterializations"][0]["metadataEntries"])
+    plots = {k: e["mdStr"] for k, e in entries.items() if k.startswith("plot_")}
+    for kind in ("frontier", "allocation", "isoflop", "backtests"):
+        name = f"plot_{kind}_loss"
+        assert name in plots, sorted(plots)
+        assert f"study {FIT_STUDY}, target loss, all runs (no groups)" in plots[name]
+        assert "data:image/png;base64," in plots[name]
+
+
+def test_check_results_carry_observed_value_and_threshold(server):
+    from scaling.spec import CHECK_DEFAULTS
+
+    data = graphql(server.base, """{ assetCheckExecutions(assetKey: {path: ["law_fits"]},
+        checkName: "residuals_small", limit: 5) { evaluation { partition %s } } }""" % ENTRY)
+    evaluations = [e["evaluation"] for e in data["assetCheckExecutions"] if e["evaluation"]]
+    sweep = next(e for e in evaluations if e["partition"] == FIT_STUDY)
+    meta = by_label(sweep["metadataEntries"])
+    assert meta["threshold"]["floatValue"] == CHECK_DEFAULTS["max_rmse"]
+    assert 0 < meta["observed"]["floatValue"] <= meta["threshold"]["floatValue"]
+
+
+def test_reports_open_with_every_plot_and_no_broken_link(server, page):
+    """`scaling run` wrote the reports; each opens in the browser, decodes every plot, links only inside."""
+    from urllib.parse import urlparse
+
+    reports = server.warehouse / "reports"
+    assert f"reports: {reports / 'index.html'}" in server.run.stdout
+    page.goto((reports / "index.html").as_uri())
+    links = page.locator("a").evaluate_all("as => as.map(a => a.href)")
+    assert sorted(Path(urlparse(h).path).name for h in links) == sorted(
+        [f"{s}.html" for s in STUDIES] + [f"{s}.md" for s in STUDIES])
+    for study in STUDIES:
+        page.goto((reports / f"{study}.html").as_uri())
+        page.wait_for_load_state("load")
+        images = page.locator("img").evaluate_all(
+            "imgs => imgs.map(i => ({alt: i.alt, ok: i.complete && i.naturalWidth > 0}))")
+        files = sorted((server.warehouse / "plots" / study).glob("*.png"))
+        assert len(images) == len(files) > 0, (study, images, files)
+        assert all(i["ok"] for i in images), (study, images)
+        anchors = page.locator("a").evaluate_all("as => as.map(a => a.getAttribute('href'))")
+        assert anchors, study
+        for href in anchors:
+            assert href.startswith("#") and page.locator(href).count() == 1, (study, href)
+        shot(page, f"report_{study}")
+    sweep = (reports / f"{FIT_STUDY}.html").read_text()
+    for text in ("Fitted laws", "Backtests", "Forecasts", "chinchilla", "95% interval", "coverage", "N interval"):
+        assert text in sweep, text
+    assert "Proposed mixture" in (reports / "example_mixture.html").read_text()
+    md = (reports / f"{FIT_STUDY}.md").read_text()
+    for ref in (line.split("](", 1)[1].rstrip(")") for line in md.splitlines() if line.startswith("![")):
+        assert (reports / ref).is_file(), ref
+
+
+def test_parameter_table_is_shown_in_the_page(page):
+    page.goto(f"/assets/law_fits?view=partitions&partition={FIT_STUDY}")
+    see(page, "dagster/row_count")
+    see(page, "parameters")
+    shot(page, f"law_fits_{FIT_STUDY}_tables")

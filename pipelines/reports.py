@@ -1,0 +1,74 @@
+"""`scaling report`: write each study's report from the warehouse.
+
+Layout (default ``<warehouse>/reports``)::
+
+    index.html                 links to every study's report
+    <study>.html               self-contained: tables and plots (base64 PNG) in one file
+    <study>.md                 the same in Markdown, with its plots beside it
+    plots/<study>/<plot>.png
+
+Every file is written aside and renamed into place, so a reader never sees half a report.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from scaling.report import render_html, render_index, render_markdown
+from warehouse.config import paths as warehouse_paths
+from warehouse.report_data import read_study_report, report_dir
+
+
+def _write(path: Path, data: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _description(study: str) -> str:
+    from pipelines.resources import Warehouse
+
+    try:
+        return Warehouse().load(study).description
+    except Exception:  # the report is still useful when the study file has since gone or broken
+        return ""
+
+
+def write_reports(root: Path, studies: list[str], out: Path | None = None) -> list[Path]:
+    """Write the HTML and Markdown report of each study; return the HTML paths (index last)."""
+    p = warehouse_paths(root)
+    if not p.catalog.exists():
+        return []
+    out = Path(out) if out is not None else report_dir(p)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    written, entries = [], []
+    for study in studies:
+        report = read_study_report(p, study, _description(study))
+        report.generated = stamp
+        plot_dir = out / "plots" / study
+        if plot_dir.is_dir():
+            for old in plot_dir.glob("*.png"):
+                if old.stem not in report.plots:
+                    old.unlink()
+        for stem, png in report.plots.items():
+            _write(plot_dir / f"{stem}.png", png)
+        _write(out / f"{study}.md", render_markdown(report, lambda stem, s=study: f"plots/{s}/{stem}.png"))
+        written.append(_write(out / f"{study}.html", render_html(report)))
+        entries.append((study, report.description, f"{study}.html", f"{study}.md"))
+    existing = {e[0] for e in entries}
+    for other in sorted(out.glob("*.html")):  # keep links to reports of studies not rewritten this time
+        if other.stem != "index" and other.stem not in existing and (out / f"{other.stem}.md").exists():
+            entries.append((other.stem, "", other.name, f"{other.stem}.md"))
+    written.append(_write(out / "index.html", render_index(sorted(entries))))
+    return written
