@@ -454,12 +454,13 @@ def check_source_extras(raw: dict, where: dict) -> dict[str, Any]:
 def check_plans(spec: "StudySpec") -> None:
     """`[[fits]]` and `[forecasts]` checked when the study loads (unknown law, bad filter, missing keys), not
     first when the fits run."""
+    from scaling.plan import isoflop
     from scaling.plan.fits import _plan
     from scaling.plan.forecasts import check_forecast_spec
 
     for i, fit in enumerate(spec.fits):
-        try:
-            _plan(fit, spec.name, i)
+        try:  # approaches 1 and 2 ("isoflop", "envelope") have keys of their own
+            (isoflop._plan if isoflop.is_isoflop(fit) else _plan)(fit, spec.name, i)
         except SpecError as exc:
             raise exc.at(study=spec.name, field=f"fits[{i}]") from None
     check_forecast_spec(spec.forecasts, spec.name)

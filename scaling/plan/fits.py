@@ -184,11 +184,12 @@ def default_target(points: pl.DataFrame) -> str | None:
     return "loss" if "loss" in metrics else metrics[0]
 
 
-def _check_direction(plan: FitPlan, points: pl.DataFrame, study: str, i: int) -> FitPlan:
+def _check_direction(plan: FitPlan, points: pl.DataFrame | None, study: str, i: int) -> FitPlan:
     """Accuracies rise with scale: a loss law (decreasing in N, D or C towards a floor) fitted to an
     accuracy would return a flat, meaningless fit, so it is refused with the laws that fit."""
     law = get_law(plan.law)
-    units = set(points.filter(pl.col("metric") == plan.target)["unit"].to_list()) if "unit" in points.columns else set()
+    known = points is not None and "unit" in points.columns
+    units = set(points.filter(pl.col("metric") == plan.target)["unit"].to_list()) if known else set()
     if "accuracy" in units and law.space == "log" and set(law.variables) <= {"params", "tokens", "flops",
                                                                               "unique_tokens"}:
         raise SpecError(f"target {plan.target!r} is an accuracy, which rises with scale; law {plan.law!r} "
