@@ -12,7 +12,7 @@ from scaling.plan.study_figures import study_figures
 from scaling.plan.restore import restore_fits
 from warehouse.ingest import study_write
 from warehouse.lake import read_table, scan_table
-from warehouse.tables import BACKTEST_SUMMARY, CROSSOVERS, FORECASTS
+from warehouse.tables import BACKTEST_SUMMARY, BACKTESTS, CROSSOVERS, FORECASTS
 
 DEPS = ["law_fits", "backtests", "law_draws", "points", "runs"]
 
@@ -47,8 +47,7 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
         yield MaterializeResult(asset_key="crossovers", metadata={"dagster/row_count": 0})
         return
     backtests = read_table(p.lake, "backtests", spec.name)
-    backtests = backtests if backtests is not None else pl.DataFrame(schema={"law": pl.Utf8, "target": pl.Utf8,
-                                                                            "run": pl.Utf8})
+    backtests = backtests if backtests is not None else BACKTESTS.empty()
     law_draws = read_table(p.lake, "law_draws", spec.name)
     fits = restore_fits(law_fits, law_draws)
     result = forecast_study(spec.name, spec.forecasts, spec.flops_convention, fits, backtests.to_dicts(),

@@ -139,10 +139,11 @@ labels = {{ optimizer = "{arm}" }}
 [[fits]]
 law = "chinchilla"
 target = "loss"
+points = "all"
 n_resamples = 10
 holdout_fraction = 0
 ''')
     run_study(studies, warehouse, "curves")
     folder = warehouse / "plots" / "curves"
-    assert (folder / "isoflop_loss_optimizer=a.png").exists() and (folder / "isoflop_loss_optimizer=b.png").exists()
+    assert (folder / "isoflop_loss__optimizer=a.png").exists() and (folder / "isoflop_loss__optimizer=b.png").exists()
     assert not (folder / "isoflop_loss.png").exists()
