@@ -11,18 +11,12 @@ from warehouse.inputs import digest
 from warehouse.raw import land_source, read_raw
 
 
-# the assets each ingest part materializes (`warehouse.ingest.INGEST_PARTS`)
-_PART_ASSETS = {"normalized": ("runs", "points", "quarantine"), "mixture_points": ("mixture_points",)}
-
-
 def _ingest_parts(context: AssetExecutionContext) -> tuple[str, ...]:
-    """The ingest parts this run executes after `raw_sources` (all of them, unless the run materializes a
-    partial selection of assets, e.g. one asset from the UI)."""
-    selection = context.run.asset_selection
-    if selection is None:
-        return INGEST_PARTS
-    names = {key.to_user_string() for key in selection}
-    return tuple(part for part in INGEST_PARTS if names & set(_PART_ASSETS[part]))
+    """The ingest parts (ops after `raw_sources`, `warehouse.ingest.INGEST_PARTS`) this run executes: all
+    of them, unless the run materializes a partial selection of assets (e.g. one asset from the UI)."""
+    ops = {node.name for node in context.job_def.graph.nodes}
+    steps = context.run.step_keys_to_execute
+    return tuple(part for part in INGEST_PARTS if part in ops and (steps is None or part in steps))
 
 
 def _simulate(spec) -> None:
