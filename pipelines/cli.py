@@ -264,8 +264,10 @@ def ui(port: int, host: str) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="where to write the study file (default: FOLDER/study.toml)")
 def init(folder: Path, out: Path | None) -> None:
-    """Write a study file for FOLDER, a folder of logs or results (W&B CSV, JSON lines, lm-eval JSON,
-    Parquet, CSV tables): it runs as written where the data allows, with comments where a value is needed."""
+    """Write a study file for a folder of logs or results: it runs as written where the data allows, with
+    comments where a value is needed.
+
+    FOLDER: the folder to inspect (W&B CSV exports, JSON lines, lm-eval JSON, Parquet, CSV tables)."""
     from scaling.errors import ScalingError
     from scaling.init_study import init_study
 
