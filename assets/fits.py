@@ -10,7 +10,7 @@ from assets.metadata import check_metadata, image, preview
 from assets._shared import Warehouse, study_partitions
 from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
-from scaling.plan.figures import fitted_frontier, frontier_figure, isoflop_group_figure
+from scaling.plan.figures import fitted_frontier, frontier_figure
 from scaling.plan.study_figures import figure_name
 from scaling.plan.fits import plan_fits
 from scaling.plan.isoflop import fit_isoflop, plan_isoflops
@@ -107,13 +107,6 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
                                              f"observed compute range: study {spec.name}, "
                                              + (f"group {group}" if group else "all runs (no groups)"))
     failed = {"failed_fits": MetadataValue.md("\n".join(f"- {f.message}" for f in failures))} if failures else {}
-    for g in iso:
-        name = figure_name("isoflop_fit", g.plan.target, g.group)
-        f = isoflop_group_figure(folder / f"{name}.png", spec.name, g)
-        if f:
-            plots[f"plot_{name}"] = image(f, f"{g.plan.law} (Chinchilla approach 2) profiles of {g.plan.target} per "
-                                             f"budget with each minimum's interval: study {spec.name}, "
-                                             + (f"group {g.group}" if g.group else "all runs (no groups)"))
     yield MaterializeResult(asset_key="law_fits", metadata={
         "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60),
         **failed, **plots})

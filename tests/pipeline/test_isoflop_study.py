@@ -122,8 +122,8 @@ def test_per_budget_optima_and_compute_optimal_forecasts_with_intervals(arms):
 
 def test_isoflop_plot_per_arm(arms):
     folder = arms / "plots" / "arms"
-    assert (folder / "isoflop_loss_arm=a.png").stat().st_size > 10_000
-    assert (folder / "isoflop_loss_arm=b.png").stat().st_size > 10_000
+    assert (folder / "isoflop_loss__arm=a.png").stat().st_size > 10_000
+    assert (folder / "isoflop_loss__arm=b.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow
