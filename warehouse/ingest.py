@@ -67,7 +67,7 @@ def study_lock(lake: Path, study: str) -> Iterator[None]:
     """One writer of a study's state at a time (staging files are written outside the lock)."""
     d = state_dir(lake, study)
     d.mkdir(parents=True, exist_ok=True)
-    with open(d / ".lock", "w") as fh:
+    with open(d / ".lock", "a") as fh:  # appending nothing: taking the lock leaves the file unchanged
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
