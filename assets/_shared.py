@@ -92,7 +92,13 @@ class Warehouse(ConfigurableResource):
         dup = [problem for problem in found.invalid.values() if f"study name {study!r}" in problem]
         if dup:
             raise SpecError(dup[0])
-        raise KeyError(f"no study named {study!r} in {self.studies_dir.name}/ (found {sorted(found.files)})")
+        own = self.studies_dir / f"{study}.toml"
+        if own.name in found.invalid:  # the study's own file is invalid: raise its located error
+            load_study(own, data_roots=self.allowed_data_roots)
+            raise SpecError(found.invalid[own.name], study=study)
+        invalid = "; ".join(f"{file}: {problem}" for file, problem in sorted(found.invalid.items()))
+        raise SpecError(f"no study named {study!r} in {self.studies_dir.name}/ (found {sorted(found.files)})"
+                        + (f"; invalid study files: {invalid}" if invalid else ""))
 
     def refresh_catalog(self) -> bool:
         p = self.paths

@@ -40,6 +40,7 @@ from typing import Any, Iterator
 import polars as pl
 
 from warehouse.lake import (
+    _storage_error,
     atomic_sink_parquet,
     atomic_write_json,
     atomic_write_parquet,
@@ -66,8 +67,12 @@ def _new_id() -> str:
 def study_lock(lake: Path, study: str) -> Iterator[None]:
     """One writer of a study's state at a time (staging files are written outside the lock)."""
     d = state_dir(lake, study)
-    d.mkdir(parents=True, exist_ok=True)
-    with open(d / ".lock", "a") as fh:  # appending nothing: taking the lock leaves the file unchanged
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fh = open(d / ".lock", "a")  # appending nothing: taking the lock leaves the file unchanged
+    except OSError as exc:  # a read-only or full warehouse: one located error, nothing changed
+        raise _storage_error(exc, d / ".lock") from None
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

@@ -50,9 +50,11 @@ def write_log(studies, name, lines):
 def error_of(fn) -> ScalingError:
     with pytest.raises(Exception) as info:
         fn()
-    err = info.value
-    while err is not None and not isinstance(err, ScalingError):
+    err, seen = info.value, set()
+    while err is not None and not isinstance(err, ScalingError) and id(err) not in seen:
+        seen.add(id(err))
         err = err.__cause__ or err.__context__
+    err = err if isinstance(err, ScalingError) else None
     assert err is not None, f"no ScalingError behind {info.value!r}"
     return err
 

@@ -160,9 +160,9 @@ def test_scaling_run_prints_one_line_errors_and_data_root_allows_reading(tmp_pat
 
 
 def test_readme_public_command_passes_the_data_root():
-    text = (REPO / "README.md").read_text()
-    assert "scaling --studies studies/public --data-root ../shared/data --warehouse .warehouse-public run" in text
-    assert "SCALING_DATA_ROOTS" in text and "SCALING_DATA_ROOTS" in (REPO / "studies" / "README.md").read_text()
+    results = (REPO / "docs" / "results.md").read_text()
+    assert "scaling --studies studies/public --data-root ../shared/data --warehouse .warehouse-public run" in results
+    assert "SCALING_DATA_ROOTS" in (REPO / "README.md").read_text() and "SCALING_DATA_ROOTS" in (REPO / "studies" / "README.md").read_text()
 
 
 def test_storage_errors_are_scaling_errors():
