@@ -40,7 +40,7 @@ def test_scaling_run_reports_bad_study_files_runs_the_others_and_removes_gone_st
     (studies / "broken.toml").write_text("[[sources]\nname = 'x'\n")
     write(studies, "twin_a.toml", "twin", head='[study]\nname = "twin"\n\n')
     write(studies, "twin_b.toml", "twin", head='[study]\nname = "twin"\n\n')
-    second = scaling(tmp_path, "run", "--no-summary")
+    second = scaling(tmp_path, "run", "--force", "--no-summary")  # --force: run "good" again, though unchanged
     assert second.returncode == 1
     errors = second.stderr.splitlines()
     assert any("broken.toml" in line and "invalid TOML" in line for line in errors), second.stderr
