@@ -131,7 +131,7 @@ def test_study_data_roots_reach_resolution(tmp_path):
 
 
 def test_simulator_output_must_stay_in_the_studies_folder(tmp_path):
-    for out in ("../elsewhere", "/tmp/elsewhere", "a/../../b"):
+    for out in ("../elsewhere", "/srv/elsewhere", "a/../../b"):
         path = study_file(tmp_path / "studies", f'[study]\nsimulate = {{ out = "{out}" }}\n' + source())
         with pytest.raises(SpecError, match="may only write inside the studies folder") as err:
             load_study(path)
