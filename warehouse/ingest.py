@@ -39,6 +39,7 @@ from typing import Any, Iterator
 
 import polars as pl
 
+from warehouse.inputs import RECORDS
 from warehouse.lake import (
     _storage_error,
     atomic_sink_parquet,
@@ -324,4 +325,5 @@ def remove_study(lake: Path, study: str) -> list[str]:
     for t in tables:
         shutil.rmtree(lake / t / f"study={study}", ignore_errors=True)
     shutil.rmtree(state_dir(lake, study), ignore_errors=True)
+    shutil.rmtree(lake / RECORDS / f"study={study}", ignore_errors=True)  # what its steps were computed from
     return tables
