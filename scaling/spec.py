@@ -21,7 +21,8 @@ from scaling.errors import SpecError
 
 KINDS = ("training_logs", "checkpoint_results", "mixture_runs")
 FORMATS = ("csv", "jsonl", "json", "lm_eval", "text", "parquet", "tensorboard")
-UNITS = ("nats", "bits", "bits_per_byte", "perplexity", "accuracy", "other")
+LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")  # losses: lower is better, never negative in nats
+UNITS = (*LOSS_UNITS, "accuracy", "other")
 FLOPS_CONVENTIONS = ("6ND", "6ND+attention", "accelerator")
 # Canonical per-point columns a source can map.
 POINT_COLUMNS = ("run", "step", "tokens", "flops", "learning_rate", "metric", "value", "stderr")

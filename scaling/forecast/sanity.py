@@ -24,8 +24,9 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from scaling.spec import LOSS_UNITS
+
 TPP_FACTOR = 3.0
-LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")
 ACCURACY_LAWS = ("downstream_sigmoid",)
 DEMOTING = ("outside_metric_range", "law_not_for_metric", "sigmoid_inverted")
 

@@ -87,6 +87,13 @@ def _rising_fn(X, p):
     return p["floor"] + (p["ceiling"] - p["floor"]) * s
 
 
+def _rising_grad(X, p):
+    u = np.log(X["flops"]) - p["log_C0"]
+    s = expit(p["k"] * u)
+    ds = (p["ceiling"] - p["floor"]) * s * (1.0 - s)
+    return {"floor": 1.0 - s, "ceiling": s, "k": ds * u, "log_C0": -ds * p["k"]}
+
+
 def _rising_hints(X, y):
     lx = np.log(np.asarray(X["flops"], dtype=float))
     span = float(lx.max() - lx.min()) or 1.0
@@ -104,6 +111,7 @@ accuracy_sigmoid_flops = Law(
         Param("log_C0", (-np.inf, np.inf), grid=(30.0, 70.0)),
     ),
     fn=_rising_fn,
+    grad=_rising_grad,
     formula="acc = floor + (ceiling - floor) / (1 + exp(-k * (ln C - log_C0))): accuracy rising with compute "
             "to a ceiling",
     reference="Owen 2024, How predictable is language model benchmark performance?; Ruan et al. 2024, "

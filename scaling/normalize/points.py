@@ -25,9 +25,8 @@ from scaling.normalize.derive import with_extracted
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
 from scaling.normalize.schedule import checkpoint_position, run_schedule
 from scaling.normalize.units import bits_per_byte_expr, flops_accelerator, flops_params, to_nats_expr
-from scaling.spec import RUN_METADATA, SourceSpec, StudySpec, unit_of
+from scaling.spec import LOSS_UNITS, RUN_METADATA, SourceSpec, StudySpec, unit_of
 
-LOSS_UNITS = ("nats", "bits", "bits_per_byte", "perplexity")
 _NUMERIC_POINT = ("step", "tokens", "flops", "learning_rate", "stderr")
 
 

@@ -42,7 +42,7 @@ def test_backtest_ranking_keeps_each_groups_flags():
                  for g in ("g=a", "g=b") for law, err in (("chinchilla", 0.02), ("power_law_flops", 0.01))
                  for i in range(3)]
     points = pl.DataFrame({"run": ["r0", "r1"], "group_name": ["g=a", "g=b"], "metric": ["loss"] * 2,
-                           "flops": [settings["max_fitted_flops"]] * 2})
+                           "unit": ["nats"] * 2, "flops": [settings["max_fitted_flops"]] * 2})
     out = forecast_study("s", {"n_budgets": 2}, "6ND", fits, backtests, points, None)
     rank = {(s["group_name"], s["law"]): s["rank"] for s in out.summary}
     assert rank == {("g=a", "power_law_flops"): 1, ("g=a", "chinchilla"): 2,

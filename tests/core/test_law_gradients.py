@@ -29,6 +29,9 @@ PARAMS = {
     "lr_annealing": dict(L0=2.0, A=0.8, C=0.3, alpha=0.5),
     "loss_transfer": dict(K=0.9, kappa=1.3, E_x=1.6, E_y=0.4),
     "downstream_sigmoid": dict(floor=0.25, ceiling=0.9, k=4.0, L0=1.1),
+    # log_C0 inside the range of ln C, so both tails and the middle of the sigmoid are sampled
+    "accuracy_sigmoid_flops": dict(floor=0.25, ceiling=0.8, k=0.6, log_C0=float(np.median(np.log(6 * N * D)))),
+    "overtraining": dict(E=1.8, a=40.0, b=900.0, eta=0.17),
 }
 for v in ("params", "tokens", "flops"):
     PARAMS[f"power_law_{v}"] = dict(E=1.7, A=300.0, alpha=0.3)
