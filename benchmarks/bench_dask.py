@@ -21,42 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from scaling.simulate.results_table import write_results_study
 
-STUDY = """
-[study]
-description = "benchmark study {i}"
-[[sources]]
-name = "published"
-kind = "checkpoint_results"
-location = "data/results_{i}.csv"
-format = "csv"
-run = "model"
-final = "all"
-[sources.columns]
-params = "params"
-tokens = "tokens"
-[sources.metrics]
-loss = "loss"
-[[fits]]
-law = "chinchilla"
-target = "loss"
-n_resamples = 200
-"""
 
 
 def write_studies(folder: Path, n: int) -> None:
-    (folder / "data").mkdir(parents=True)
+    """`n` small published-results studies (12 runs each, 0.3% seeded scatter), 200 bootstrap refits each."""
     for i in range(n):
-        rng = np.random.default_rng(i)
-        rows = ["model,params,tokens,loss"]
-        for size in (1e7, 3e7, 1e8, 3e8):
-            for ratio in (5, 20, 80):
-                tokens = size * ratio
-                loss = (1.69 + 406.4 / size**0.34 + 410.7 / tokens**0.28) * np.exp(rng.normal(0, 0.003))
-                rows.append(f"m{int(size)}-{ratio},{size:g},{tokens:g},{loss:.6f}")
-        (folder / "data" / f"results_{i}.csv").write_text("\n".join(rows) + "\n")
-        (folder / f"bench_{i:02d}.toml").write_text(STUDY.format(i=i))
+        write_results_study(folder, f"bench_{i:02d}", description=f"benchmark study {i}", noise=0.003, seed=i,
+                            source_extra='final = "all"\n', n_resamples=200, backtest_resamples=None)
 
 
 def run_once(studies: Path, workers: int, scratch: Path) -> float:

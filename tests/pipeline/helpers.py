@@ -12,6 +12,7 @@ from dagster import AssetSelection, DagsterInstance, materialize
 from assets import ASSET_MODULES
 from dagster import load_assets_from_modules
 from pipelines.resources import Warehouse
+from scaling.simulate.results_table import write_results_csv
 from warehouse.catalog import connect
 from warehouse.catalog import query as catalog_query
 
@@ -70,11 +71,5 @@ def copy_file(src: Path, dest: Path) -> Path:
 
 def results_csv(path: Path, offset: float = 0.0) -> Path:
     """A small results table from the Chinchilla law (Hoffmann et al. 2022), shifted by `offset`."""
-    rows = ["model,params,tokens,loss"]
-    for n in (1e7, 3e7, 1e8, 3e8):
-        for k in (5, 20, 80):
-            d = n * k
-            rows.append(f"m{int(n)}-{k},{n:g},{d:g},{1.69 + offset + 406.4 / n**0.34 + 410.7 / d**0.28:.5f}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(rows) + "\n")
-    return path
+    return write_results_csv(path, offset)
+

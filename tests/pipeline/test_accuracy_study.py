@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from helpers import query, run_study
+from scaling.simulate.results_table import source_block
 
 TRUE = {"floor": 0.25, "ceiling": 0.8, "k": 0.6, "C0": 1e21}
 
@@ -20,20 +21,8 @@ def _write(studies, law):
     acc = TRUE["floor"] + (TRUE["ceiling"] - TRUE["floor"]) / (1 + np.exp(-TRUE["k"] * np.log(C / TRUE["C0"])))
     acc = acc + rng.normal(0, 0.004, acc.size)
     pl.DataFrame({"run": [f"m{i}" for i in range(N.size)], "N": N, "D": D, "acc": acc}).write_csv(studies / "acc.csv")
-    (studies / "acc.toml").write_text(f'''
-[[sources]]
-name = "table"
-kind = "checkpoint_results"
-location = "acc.csv"
-format = "csv"
-run = "run"
-final = "all"
-[sources.columns]
-params = "N"
-tokens = "D"
-[sources.metrics]
-acc = {{ column = "acc", unit = "accuracy" }}
-
+    (studies / "acc.toml").write_text(source_block("table", "acc.csv", metrics='acc = { column = "acc", unit = "accuracy" }')
+                                      + f'''
 [[fits]]
 law = "{law}"
 target = "acc"

@@ -10,42 +10,17 @@ from dagster import (AssetCheckResult, AssetCheckSpec, AssetKey, AutomationCondi
                      DefaultScheduleStatus, DefaultSensorStatus, Definitions, MaterializeResult, asset,
                      build_sensor_context, evaluate_automation_conditions, materialize)
 
-from helpers import results_csv
+from scaling.simulate.results_table import write_results_study
 from pipelines.automation import follow_upstream, with_automation
 from pipelines.partitions import study_partitions
 from warehouse.catalog import connect
 
 RAW = AssetKey("raw_sources")
-STUDY = """\
-[study]
-description = "A small results table from the Chinchilla law"
-
-[[sources]]
-name = "table"
-kind = "checkpoint_results"
-location = "data/{name}.csv"
-format = "csv"
-run = "model"
-[sources.columns]
-params = "params"
-tokens = "tokens"
-[sources.metrics]
-loss = "loss"
-
-[[fits]]
-law = "power_law_flops"
-target = "loss"
-n_resamples = 20
-backtest_resamples = 10
-"""
 
 
 def write_study(folder: Path, name: str, offset: float = 0.0) -> Path:
     """A study over a results table from the Chinchilla law (Hoffmann et al. 2022)."""
-    results_csv(folder / "data" / f"{name}.csv", offset)
-    path = folder / f"{name}.toml"
-    path.write_text(STUDY.format(name=name))
-    return path
+    return write_results_study(folder, name, offset, law="power_law_flops", n_resamples=20, backtest_resamples=10)
 
 
 @pytest.fixture

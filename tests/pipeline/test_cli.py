@@ -19,29 +19,8 @@ import click
 import pytest
 
 from helpers import results_csv
+from scaling.simulate.results_table import write_results_study
 
-TOY = """\
-[study]
-description = "{name}: a small results table"
-
-[[sources]]
-name = "table"
-kind = "checkpoint_results"
-location = "data/{name}/*.csv"
-format = "csv"
-run = "model"
-[sources.columns]
-params = "params"
-tokens = "tokens"
-[sources.metrics]
-loss = "loss"
-
-[[fits]]
-law = "chinchilla"
-target = "loss"
-n_resamples = 40
-backtest_resamples = 20
-"""
 
 
 def scaling(env, *args, timeout=600):
@@ -55,8 +34,7 @@ def toy(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     studies = tmp / "studies"
     for name in ("toy", "other"):
-        results_csv(studies / "data" / name / "results.csv")
-        (studies / f"{name}.toml").write_text(TOY.format(name=name))
+        write_results_study(studies, name, location=f"data/{name}/*.csv")
     env = {k: v for k, v in os.environ.items() if k not in ("SCALING_WAREHOUSE", "SCALING_STUDIES", "DAGSTER_HOME")}
     env["COLUMNS"] = "80"
     before = scaling(env, "--studies", str(studies), "studies")

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from helpers import query, run_study
+from scaling.simulate.results_table import source_block
 from scaling.laws import LAWS, compute_optimal
 
 ARMS = {"a": {"E": 2.0, "A": 400.0, "B": 400.0, "alpha": 0.3, "beta": 0.3},   # better at small compute
@@ -38,22 +39,7 @@ def arms(tmp_path_factory):
         L = LAWS["chinchilla"].predict(p, {"params": N, "tokens": D}) * np.exp(rng.normal(0, 2e-3, N.size))
         pl.DataFrame({"run": [f"{arm}{i}" for i in range(N.size)], "N": N, "D": D, "loss": L}).write_csv(
             studies / f"{arm}.csv")
-        sources.append(f'''
-[[sources]]
-name = "{arm}"
-kind = "checkpoint_results"
-location = "{arm}.csv"
-format = "csv"
-run = "run"
-final = "all"
-[sources.columns]
-params = "N"
-tokens = "D"
-[sources.metrics]
-loss = "loss"
-[sources.defaults]
-labels = {{ optimizer = "{arm}" }}
-''')
+        sources.append(source_block(arm, f"{arm}.csv", labels={"optimizer": arm}))
     (studies / "arms.toml").write_text('[study]\ngroup_by = ["optimizer"]\n' + "".join(sources) + '''
 [[fits]]
 law = "chinchilla"
@@ -120,21 +106,7 @@ def test_isoflop_profiles_are_drawn_per_arm(tmp_path):
                              "loss": float(LAWS["chinchilla"].predict(p, {"params": np.array([n]),
                                                                           "tokens": np.array([d])})[0])})
         pl.DataFrame(rows).write_csv(studies / f"{arm}.csv")
-        sources.append(f'''
-[[sources]]
-name = "{arm}"
-kind = "training_logs"
-location = "{arm}.csv"
-format = "csv"
-run = "run"
-[sources.columns]
-params = "N"
-tokens = "D"
-[sources.metrics]
-loss = "loss"
-[sources.defaults]
-labels = {{ optimizer = "{arm}" }}
-''')
+        sources.append(source_block(arm, f"{arm}.csv", labels={"optimizer": arm}, kind="training_logs"))
     (studies / "curves.toml").write_text('[study]\ngroup_by = ["optimizer"]\n' + "".join(sources) + '''
 [[fits]]
 law = "chinchilla"

@@ -7,7 +7,6 @@ re-run is a new run whose steps are exactly the changed study's stale ones.
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -18,49 +17,18 @@ from dagster import DagsterInstance
 
 from helpers import query
 from pipelines.freshness import STEPS, module_closure, step_hashes
+from scaling.simulate.results_table import write_results_csv, write_results_study
 from scaling.spec import load_study
 from warehouse.config import paths
 
-STUDY = """\
-[study]
-description = "{name}: a small results table"
-
-[[sources]]
-name = "table"
-kind = "checkpoint_results"
-location = "data/{name}.csv"
-format = "csv"
-run = "model"
-[sources.columns]
-params = "params"
-tokens = "tokens"
-[sources.metrics]
-loss = "loss"
-
-[[fits]]
-law = "chinchilla"
-target = "loss"
-n_resamples = 40
-backtest_resamples = 20
-{extra}
-"""
-
 
 def results_csv(path: Path, offset: float = 0.0) -> Path:
-    """20 runs of the Chinchilla law (Hoffmann et al. 2022) shifted by `offset`, with 0.4% deterministic scatter."""
-    rows, i = ["model,params,tokens,loss"], 0
-    for n in (1e7, 3e7, 1e8, 3e8):
-        for k in (5, 10, 20, 40, 80):
-            i += 1
-            loss = (1.69 + offset + 406.4 / n**0.34 + 410.7 / (n * k)**0.28) * (1 + 0.004 * math.sin(3.7 * i))
-            rows.append(f"m{int(n)}-{k},{n:g},{n * k:g},{loss:.5f}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(rows) + "\n")
-    return path
+    """20 runs of the Chinchilla law (Hoffmann et al. 2022) shifted by `offset`, with 0.4% seeded scatter."""
+    return write_results_csv(path, offset, tokens_per_param=(5, 10, 20, 40, 80), noise=0.004)
 
 
 def write_study(folder: Path, name: str, extra: str = "") -> None:
-    (folder / f"{name}.toml").write_text(STUDY.format(name=name, extra=extra))
+    write_results_study(folder, name, with_data=False, extra=extra)
 
 
 def scaling(env, *args) -> str:

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from helpers import query, run_study
+from scaling.simulate.results_table import source_block
 
 ARMS = {"a": {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.35, "beta": 0.37},
         "b": {"E": 1.7, "A": 300.0, "B": 3000.0, "alpha": 0.30, "beta": 0.40}}
@@ -32,25 +33,6 @@ def _write_grid(path, p, seed):
     pl.DataFrame(rows).write_csv(path)
 
 
-def _source(arm):
-    return f'''
-[[sources]]
-name = "{arm}"
-kind = "checkpoint_results"
-location = "{arm}.csv"
-format = "csv"
-run = "run"
-final = "all"
-[sources.columns]
-params = "N"
-tokens = "D"
-[sources.metrics]
-loss = "loss"
-[sources.defaults]
-labels = {{ arm = "{arm}" }}
-'''
-
-
 @pytest.fixture(scope="module")
 def arms(tmp_path_factory):
     root = tmp_path_factory.mktemp("isoflop_arms")
@@ -58,7 +40,8 @@ def arms(tmp_path_factory):
     studies.mkdir()
     for i, (arm, p) in enumerate(ARMS.items()):
         _write_grid(studies / f"{arm}.csv", p, seed=i)
-    (studies / "arms.toml").write_text('[study]\ngroup_by = ["arm"]\n' + "".join(_source(a) for a in ARMS) + '''
+    sources = "".join(source_block(a, f"{a}.csv", labels={"arm": a}) for a in ARMS)
+    (studies / "arms.toml").write_text('[study]\ngroup_by = ["arm"]\n' + sources + '''
 [[fits]]
 law = "isoflop"
 target = "loss"

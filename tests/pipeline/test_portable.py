@@ -13,29 +13,10 @@ import polars as pl
 import pyarrow.dataset as ds
 import pytest
 
-from helpers import results_csv, run_study
+from helpers import run_study
+from scaling.simulate.results_table import write_results_study
 from warehouse.tables import TABLES
 
-STUDY = """\
-[[sources]]
-name = "table"
-kind = "checkpoint_results"
-location = "data/{name}.csv"
-format = "csv"
-run = "model"
-on_error = "quarantine"
-[sources.columns]
-params = "params"
-tokens = "tokens"
-[sources.metrics]
-loss = "loss"
-
-[[fits]]
-law = "power_law_flops"
-target = "loss"
-n_resamples = 20
-backtest_resamples = 10
-"""
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +25,10 @@ def moved(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("portable")
     studies = tmp / "studies"
     for name in ("alpha", "beta"):
-        path = results_csv(studies / "data" / f"{name}.csv")
+        write_results_study(studies, name, law="power_law_flops", n_resamples=20, backtest_resamples=10,
+                            source_extra='on_error = "quarantine"\n')
+        path = studies / "data" / f"{name}.csv"
         path.write_text(path.read_text() + "bad-row,1e8,2e9,oops\n")  # one row for the quarantine
-        (studies / f"{name}.toml").write_text(STUDY.format(name=name))
         run_study(studies, tmp / "built", name)
     shutil.copytree(tmp / "built", tmp / "elsewhere" / "copy")
     shutil.rmtree(tmp / "built")  # nothing may still point at the original folder

@@ -15,6 +15,7 @@ from dagster import (AssetKey, AssetMaterialization, AssetSelection, DagsterInst
                      instance_for_test)
 
 from helpers import query, results_csv, run_study
+from scaling.simulate.results_table import write_results_study
 from pipelines.definitions import defs
 from pipelines.resources import Warehouse
 from pipelines.schedules import refresh_url_sources
@@ -23,31 +24,11 @@ from pipelines.sensors import study_files_sensor
 REPO = Path(__file__).resolve().parents[2]
 RAW = AssetKey("raw_sources")
 
-STUDY = """\
-[study]
-description = "{name}: a small results table"
-
-[[sources]]
-name = "table"
-kind = "checkpoint_results"
-location = "{location}"
-format = "csv"
-run = "model"
-[sources.columns]
-params = "params"
-tokens = "tokens"
-[sources.metrics]
-loss = "loss"
-"""
 
 
 def write_study(folder: Path, name: str, location: str | None = None, with_data: bool = True) -> Path:
-    location = location or f"data/{name}/*.csv"
-    if with_data:
-        results_csv(folder / "data" / name / "results.csv")
-    path = folder / f"{name}.toml"
-    path.write_text(STUDY.format(name=name, location=location))
-    return path
+    return write_results_study(folder, name, location=location or f"data/{name}/*.csv", with_data=with_data,
+                               law=None)
 
 
 class Tick:

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from helpers import query, run_study
+from scaling.simulate.results_table import source_block
 
 TRUE = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.34, "beta": 0.34}
 
@@ -22,20 +23,7 @@ def tied(tmp_path_factory):
     D = N * np.tile(np.geomspace(5, 500, 6), 6)  # 5 to 500 tokens per parameter: over-trained runs too
     L = (TRUE["E"] + TRUE["A"] * N ** -TRUE["alpha"] + TRUE["B"] * D ** -TRUE["beta"]) * np.exp(rng.normal(0, 2e-3, N.size))
     pl.DataFrame({"run": [f"r{i}" for i in range(N.size)], "N": N, "D": D, "loss": L}).write_csv(studies / "grid.csv")
-    (studies / "tied.toml").write_text('''
-[[sources]]
-name = "grid"
-kind = "checkpoint_results"
-location = "grid.csv"
-format = "csv"
-run = "run"
-final = "all"
-[sources.columns]
-params = "N"
-tokens = "D"
-[sources.metrics]
-loss = "loss"
-
+    (studies / "tied.toml").write_text(source_block("grid", "grid.csv") + '''
 [[fits]]
 law = "chinchilla"
 target = "loss"
