@@ -162,3 +162,135 @@ def test_bad_input_is_named():
     C[3] = -1.0
     with pytest.raises(FitError, match="row 3, field 'flops'"):
         observational_scaling(S, [f"b{j}" for j in range(6)], C, fam, target="b4", cutoff=30.0)
+
+
+STUDY = """[study]
+group_by = ["family"]
+[[sources]]
+name = "board"
+kind = "checkpoint_results"
+location = "board.csv"
+format = "csv"
+[sources.metrics]
+a = "A"
+[observational]
+benchmarks = ["a", "b", "c"]
+target = "t"
+{extra}
+"""
+
+
+@pytest.mark.parametrize("extra, field, match", [
+    ("n_components = 4", "observational.n_components", "at most 3 components"),
+    ("n_components = 0", "observational.n_components", "at least 1"),
+    ('family = "size"', "observational.family", "group_by labels \\['family'\\]"),
+    ("cutoff = -1.0", "observational.cutoff", "positive number"),
+    ("floor = 0.9\nceiling = 0.5", "observational.ceiling", "floor < ceiling"),
+    ('baselines = ["chinchilla"]', "observational.baselines[0]", "accuracy_sigmoid_flops"),
+    ("min_family_models = 1", "observational.min_family_models", "at least 2"),
+    ('models = [{ name = "x", family = "f" }]', "observational.models[0].flops", "missing required key"),
+    ('models = [{ name = "x", family = "f", flops = 0 }]', "observational.models[0].flops", "positive"),
+    ("colour = 1", "observational.colour", "unknown key"),
+])
+def test_observational_table_errors_name_the_field(tmp_path, extra, field, match):
+    from scaling.errors import SpecError
+    from scaling.spec import load_study
+
+    (tmp_path / "s.toml").write_text(STUDY.format(extra=extra))
+    with pytest.raises(SpecError, match=match) as err:
+        load_study(tmp_path / "s.toml")
+    assert (err.value.where.study, err.value.where.field) == ("s", field)
+
+
+def test_observational_target_among_benchmarks_and_defaults(tmp_path):
+    from scaling.errors import SpecError
+    from scaling.spec import load_study
+
+    (tmp_path / "s.toml").write_text(STUDY.format(extra="").replace('target = "t"', 'target = "b"'))
+    with pytest.raises(SpecError, match="cannot be one of them") as err:
+        load_study(tmp_path / "s.toml")
+    assert err.value.where.field == "observational.target"
+    (tmp_path / "s.toml").write_text(STUDY.format(extra=""))
+    obs = load_study(tmp_path / "s.toml").observational
+    assert (obs["n_components"], obs["family"], obs["cutoff"], obs["baselines"]) == (
+        3, "family", None, ["accuracy_sigmoid_flops", "power_law_flops"])
+
+
+def _study_tables():
+    """The planted per-family table as a study's `points` (missing scores have no row) and `runs`."""
+    import json
+
+    S, C, fam, _, _ = _planted_slopes()
+    names = [f"b{j}" for j in range(6)] + ["target"]
+    pts = [{"run": f"m{i}", "metric": m, "value": float(S[i, j]), "is_final": True, "step": None}
+           for i in range(S.shape[0]) for j, m in enumerate(names) if np.isfinite(S[i, j])]
+    runs = pl.DataFrame({"run": [f"m{i}" for i in range(S.shape[0])], "group_name": [f"family={f}" for f in fam],
+                         "labels": [json.dumps({"family": f}) for f in fam], "flops": C})
+    return S, pl.DataFrame(pts, schema_overrides={"step": pl.Int64}), runs
+
+
+def test_study_plan_rows_and_run_time_errors_name_the_field():
+    from scaling.errors import SpecError
+    from scaling.plan.observational import observational_study
+    from scaling.spec import check_observational
+
+    S, points, runs = _study_tables()
+    obs = check_observational({"benchmarks": [f"b{j}" for j in range(6)], "target": "target", "cutoff": 30.0,
+                               "n_components": 1, "floor": 0.25, "ceiling": 0.95, "reference_family": "f0",
+                               "n_resamples": 40, "backtest_resamples": 20,
+                               "models": [{"name": "big", "family": "f1", "flops": 200.0}]}, "s", ("family",))
+    out = observational_study("s", obs, points, runs)
+    # the same numbers as the core function on the same table
+    core = observational_scaling(S, [f"b{j}" for j in range(6)] + ["target"], runs["flops"].to_numpy(),
+                                 [r.split("=")[1] for r in runs["group_name"]], target="target", n_components=1,
+                                 cutoff=30.0, floor=0.25, ceiling=0.95, reference_family="f0", n_resamples=0)
+    order = np.argsort([f"m{i}" for i in range(S.shape[0])])  # the plan sorts models by run id
+    assert np.allclose(out.result.predicted, core.predicted[order], rtol=1e-10)
+    models = pl.DataFrame(out.model_rows)
+    assert models.group_by("split").len().sort("split").rows() == [("fitted", 23), ("held_out", 12), ("named", 1)]
+    assert models.filter(pl.col("split") == "fitted")["imputed"].sum() > 0  # missing points were imputed
+    bt = pl.DataFrame(out.backtest_rows)
+    assert sorted(bt["law"].unique()) == ["accuracy_sigmoid_flops", "observational", "observational_compute",
+                                          "power_law_flops"]
+    assert (bt.group_by("law").len()["len"] == 12).all()
+    fams = {r["family"]: r for r in out.family_rows}
+    assert fams["f3"]["flags"] == "shared_slope" and fams["f4"]["map"] == "average"
+    assert len(out.component_rows) == 6 and out.component_rows[0]["explained_variance"] > 0.99
+    with pytest.raises(SpecError) as err:
+        observational_study("s", {**obs, "benchmarks": ["b0", "zz"]}, points, runs)
+    assert err.value.where.field == "observational.benchmarks[1]" and "no points for metric 'zz'" in str(err.value)
+    with pytest.raises(SpecError) as err:
+        observational_study("s", {**obs, "models": [{"name": "x", "family": "nope", "flops": 1.0}]}, points, runs)
+    assert err.value.where.field == "observational.models[0].family"
+    with pytest.raises(SpecError) as err:
+        observational_study("s", {**obs, "reference_family": "f4"}, points, runs)
+    assert err.value.where.field == "observational.reference_family" and "no model of known compute" in str(err.value)
+
+
+def test_a_compute_power_law_with_a_negative_bound_on_a_rising_accuracy_is_refused_not_a_crash(tmp_path,
+                                                                                               shared_data):
+    """GSM8K rises with compute. A compute power law on it with a negative bound (to make it rise) is
+    refused when the study plans it (a located error naming the laws that fit); fitted directly, the
+    law returns a flagged, unusable fit or a located bound error, never an exception from inside."""
+    from scaling.errors import SpecError
+    from scaling.fit import fit_law
+    from scaling.fit.diagnostics import blocking_flags
+    from scaling.plan.fits import plan_fits
+    from scaling.spec import load_study
+
+    (tmp_path / "s.toml").write_text(STUDY.split("[observational]")[0] + '[[fits]]\nlaw = "power_law_flops"\n'
+                                     'target = "gsm8k"\nbounds = { alpha = [-1.0, 0.0] }\n')
+    metrics = pl.DataFrame({"metric": ["gsm8k"], "unit": ["accuracy"]})
+    with pytest.raises(SpecError) as err:
+        plan_fits(load_study(tmp_path / "s.toml"), metrics, pl.DataFrame({"run": ["m"]}))
+    assert err.value.where.field == "fits[0]" and "accuracy_sigmoid_flops" in str(err.value)
+    d = _table(shared_data)[0].drop_nulls(["FLOPs (1E21)", "GSM8K"])
+    C, y = d["FLOPs (1E21)"].to_numpy() * 1e21, d["GSM8K"].to_numpy()
+    y = np.clip(y, 1e-3, None)  # the law's log space needs positive values
+    fit = fit_law("power_law_flops", {"flops": C}, y, bounds={"alpha": (-1.0, 0.0)})
+    assert blocking_flags(fit.flags)  # flat: a power law decreasing to a floor cannot rise
+    with pytest.raises(FitError) as err:
+        fit_law("power_law_flops", {"flops": C}, y, bounds={"A": (-1.0, 0.0)})
+    assert err.value.where.field == "A" and "log space" in err.value.problem
+    rising = fit_law("accuracy_sigmoid_flops", {"flops": C}, y, fixed={"floor": 0.0})
+    assert rising.converged and rising.params["k"] > 0 and not blocking_flags(rising.flags)
