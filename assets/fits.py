@@ -14,11 +14,13 @@ from scaling.plan.figures import fitted_frontier, frontier_figure
 from scaling.plan.study_figures import figure_name
 from scaling.plan.fits import plan_fits
 from scaling.plan.isoflop import fit_isoflop, plan_isoflops
+from scaling.plan.observational import held_out_errors, observational_figure, observational_study
 from scaling.plan.run import FitFailure, fit_study
 from scaling.plan.scope import study_scope
 from warehouse.ingest import study_write
 from warehouse.lake import metric_units, read_table, scan_table
-from warehouse.tables import BACKTESTS, FORECASTS, ISOFLOP_OPTIMA, LAW_DRAWS, LAW_FITS
+from warehouse.tables import (BACKTESTS, FORECASTS, ISOFLOP_OPTIMA, LAW_DRAWS, LAW_FITS, OBSERVATIONAL_COMPONENTS,
+                              OBSERVATIONAL_FAMILIES, OBSERVATIONAL_MODELS)
 
 # `scaling run --quick`: a first look with fewer refits (the run carries this tag)
 QUICK_TAG, QUICK_RESAMPLES, QUICK_BACKTEST_RESAMPLES = "scaling/quick", 100, 50
@@ -38,6 +40,9 @@ FIT_CHECKS = ("fit_converged", "fits_completed", "params_within_bounds", "residu
                   partitions_def=study_partitions, description=LAW_DRAWS.doc),
         AssetSpec("isoflop_optima", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
                   partitions_def=study_partitions, description=ISOFLOP_OPTIMA.doc),
+        *[AssetSpec(t.name, deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+                    partitions_def=study_partitions, description=t.doc)
+          for t in (OBSERVATIONAL_COMPONENTS, OBSERVATIONAL_FAMILIES, OBSERVATIONAL_MODELS)],
     ],
     check_specs=[AssetCheckSpec(name, asset="law_fits", blocking=(name == "fit_converged"),
                                 partitions_def=study_partitions,
@@ -56,8 +61,10 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
         plans = [replace(f, n_resamples=min(f.n_resamples, QUICK_RESAMPLES),
                          backtest_resamples=min(f.backtest_resamples, QUICK_BACKTEST_RESAMPLES)) for f in plans]
         iso_plans = [replace(f, n_resamples=min(f.n_resamples, QUICK_RESAMPLES)) for f in iso_plans]
+    obs_spec = spec.observational
     points = scan_table(p.lake, "points", spec.name, {m for f in plans for m in (f.target, f.x_metric) if m}
-                        | {f.target for f in iso_plans})
+                        | {f.target for f in iso_plans}
+                        | (set(obs_spec["benchmarks"]) | {obs_spec["target"]} if obs_spec else set()))
     scope = study_scope(spec.forecasts)
     results, failures = [], []
     if points is not None and runs is not None:
@@ -72,15 +79,25 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
             except Exception as exc:  # noqa: BLE001 - reported against this fit, the others go on
                 problem = str(exc) if isinstance(exc, ScalingError) else f"{type(exc).__name__}: {exc}"
                 failures.append(FitFailure(spec.name, len(plans) + i, plan, None, problem))
+    obs = None
+    if obs_spec and points is not None and runs is not None:  # Ruan et al. 2024, `[observational]`
+        context.log.info(f"{spec.name}: observational scaling law -> {obs_spec['target']}")
+        obs = observational_study(spec.name, obs_spec, points, runs, scope)
+        for msg in obs.messages:
+            context.log.info(f"{spec.name}: observational: {msg}")
     for failure in failures:
         context.log.error(f"fit failed: {failure.message}")
     fit_rows = [r for g in results for r in g.fit_rows()] + [r for g in iso for r in g.fit_rows()]
     with study_write(p.lake, spec.name) as staged:  # the tables of one fit switch together
         law_fits = staged.rows(LAW_FITS, fit_rows)
-        backtests = staged.rows(BACKTESTS, [r for g in results for r in g.backtest_rows])
+        backtests = staged.rows(BACKTESTS, [r for g in results for r in g.backtest_rows]
+                                + (obs.backtest_rows if obs else []))
         draws = staged.rows(LAW_DRAWS, [r for g in results for r in g.draw_rows()]
                             + [r for g in iso for r in g.draw_rows()])
         optima = staged.rows(ISOFLOP_OPTIMA, [r for g in iso for r in g.optima_rows()])
+        components = staged.rows(OBSERVATIONAL_COMPONENTS, obs.component_rows if obs else [])
+        families = staged.rows(OBSERVATIONAL_FAMILIES, obs.family_rows if obs else [])
+        models = staged.rows(OBSERVATIONAL_MODELS, obs.model_rows if obs else [])
     warehouse.refresh_catalog()
     table = law_fits.select("group_name", "law", "target", "parameter", "estimate", "ci_low", "ci_high",
                             "converged", "flags")
@@ -92,7 +109,7 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     plots = {}
     folder = p.plots / spec.name
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("fit_*.png"):  # targets or groups of an earlier run may have gone
+    for old in [*folder.glob("fit_*.png"), *folder.glob("observational_*.png")]:  # targets or groups may have gone
         old.unlink(missing_ok=True)
     for target, group in sorted({(g.plan.target, g.data.group) for g in results if not g.plan.by_run}):
         first = next(g for g in results if (g.plan.target, g.data.group) == (target, group) and not g.plan.by_run)
@@ -106,6 +123,12 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
             plots[f"plot_{name}"] = image(f, f"{first.fit.law.name} fitted to {target}, with its 95% band over the "
                                              f"observed compute range: study {spec.name}, "
                                              + (f"group {group}" if group else "all runs (no groups)"))
+    obs_meta = {}
+    if obs is not None:
+        name = figure_name("observational", obs_spec["target"])
+        f = observational_figure(folder / f"{name}.png", obs, spec.name)
+        obs_meta[f"plot_{name}"] = image(f, f"Observational scaling law: capability vs compute per family and the "
+                                            f"sigmoid link to {obs_spec['target']}: study {spec.name}")
     failed = {"failed_fits": MetadataValue.md("\n".join(f"- {f.message}" for f in failures))} if failures else {}
     yield MaterializeResult(asset_key="law_fits", metadata={
         "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60),
@@ -115,6 +138,20 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
         "preview": preview(backtests.select("law", "target", "run", "actual", "predicted", "ci_low", "ci_high",
                                             "rel_error", "covered"), 30)})
     yield MaterializeResult(asset_key="law_draws", metadata={"dagster/row_count": draws.height})
+    errors = held_out_errors(obs.backtest_rows) if obs is not None else {}
+    yield MaterializeResult(asset_key="observational_components", metadata={
+        "dagster/row_count": components.height,
+        "components": preview(components.filter(pl.col("component") == 1).select(
+            "target", "benchmark", "loading", "loading_ci_low", "loading_ci_high", "explained_variance"), 40),
+        **({"heldout_mean_abs_error": MetadataValue.json(errors)} if errors else {}), **obs_meta})
+    yield MaterializeResult(asset_key="observational_families", metadata={
+        "dagster/row_count": families.height,
+        "families": preview(families.select("family", "n_models", "n_fitted", "map", "slope", "efficiency",
+                                            "efficiency_ci_low", "efficiency_ci_high", "flags"), 40)})
+    yield MaterializeResult(asset_key="observational_models", metadata={
+        "dagster/row_count": models.height,
+        "held_out_and_named": preview(models.filter(pl.col("split").is_in(["held_out", "named"])).select(
+            "run", "family", "flops", "actual", "predicted", "ci_low", "ci_high", "predicted_from_compute"), 40)})
     yield MaterializeResult(asset_key="isoflop_optima", metadata={
         "dagster/row_count": optima.height,
         "exponents": preview(law_fits.filter(pl.col("law").is_in(["isoflop", "envelope"])).select(

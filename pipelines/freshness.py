@@ -38,7 +38,7 @@ PACKAGES = ("scaling", "warehouse", "assets", "pipelines")
 LIBRARIES = ("numpy", "scipy", "polars", "duckdb", "pyarrow", "dagster")
 
 # Study-file fields read only below normalization; every other field is an input of ingest.
-_DOWNSTREAM_FIELDS = ("description", "raw", "fits", "forecasts", "mixing", "checks")
+_DOWNSTREAM_FIELDS = ("description", "raw", "fits", "forecasts", "mixing", "checks", "observational")
 _ALL_FIELDS = tuple(f.name for f in dataclasses.fields(StudySpec))
 _INGEST_FIELDS = tuple(f for f in _ALL_FIELDS if f not in _DOWNSTREAM_FIELDS and f != "path")
 
@@ -64,8 +64,10 @@ STEPS: dict[str, Step] = {s.name: s for s in (
     Step("raw_sources", "assets.raw", (), ("raw",), ("name", "sources", "simulate")),
     Step("normalized", "assets.normalized", ("raw_sources",), ("runs", "points", "quarantine"), _INGEST_FIELDS),
     Step("mixture_points", "assets.mixture_points", ("raw_sources",), ("mixture_points",), _INGEST_FIELDS),
-    Step("fits", "assets.fits", ("normalized",), ("law_fits", "backtests", "law_draws", "isoflop_optima"),
-         ("name", "fits", "checks")),
+    Step("fits", "assets.fits", ("normalized",), ("law_fits", "backtests", "law_draws", "isoflop_optima",
+                                                  "observational_components", "observational_families",
+                                                  "observational_models"),
+         ("name", "fits", "checks", "observational")),
     # forecasts also read `[crossovers]`, which only the study's raw table holds
     Step("forecasts", "assets.forecasts", ("normalized", "fits"), ("forecasts", "backtest_summary", "crossovers"),
          ("name", "forecasts", "flops_convention", "raw")),

@@ -129,6 +129,8 @@ class StudySpec:
     # Folders besides the study file's own that its locations may read (`--data-root`).
     data_roots: tuple[Path, ...] = ()
     computed: tuple[ComputedMetric, ...] = ()
+    # `[observational]`: an observational scaling law over the study's models (`check_observational`)
+    observational: dict[str, Any] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -342,7 +344,8 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
     )
 
 
-_TOP_KEYS = {"study", "sources", "fits", "forecasts", "mixing", "computed", "crossovers"}  # crossovers: scaling.plan.crossovers
+_TOP_KEYS = {"study", "sources", "fits", "forecasts", "mixing", "computed", "crossovers",  # crossovers: scaling.plan.crossovers
+             "observational"}
 _STUDY_KEYS = {"name", "description", "flops_convention", "group_by", "simulate", "checks"}
 CHECK_DEFAULTS = {
     "max_rmse": 0.05,               # rms of log residuals of a usable fit
@@ -382,7 +385,7 @@ def load_study(path: str | Path, *, data_roots: tuple[str | Path, ...] | list = 
     fits = raw.get("fits", [])
     if not isinstance(fits, list) or not all(isinstance(f, dict) for f in fits):
         raise SpecError("expected [[fits]] tables", study=study, field="fits")
-    for key in ("forecasts", "mixing", "crossovers"):
+    for key in ("forecasts", "mixing", "crossovers", "observational"):
         if not isinstance(raw.get(key, {}), dict):
             raise SpecError("expected a table", study=study, field=key)
     checks = dict(CHECK_DEFAULTS)
@@ -403,6 +406,7 @@ def load_study(path: str | Path, *, data_roots: tuple[str | Path, ...] | list = 
         fits=tuple(fits), forecasts=dict(raw.get("forecasts", {})), mixing=dict(raw.get("mixing", {})), raw=raw,
         checks=checks, data_roots=tuple(Path(r).expanduser().resolve() for r in data_roots),
         computed=check_computed(raw.get("computed", {}), study),
+        observational=check_observational(raw.get("observational", {}), study, tuple(head.get("group_by", ()))),
     )
     check_against_schema(raw, study)  # after the loader's own checks, which give the more specific messages
     check_plans(spec)
@@ -522,6 +526,118 @@ def check_long_mixture(mixture: dict, where: dict) -> None:
     elif "weight_columns" not in mixture:
         raise SpecError("a long mixture table needs weight_columns or run_pattern", field="mixture.weight_columns",
                         **where)
+
+
+_OBSERVATIONAL_KEYS = {"benchmarks", "target", "cutoff", "n_components", "family", "reference_family",
+                       "min_family_models", "floor", "ceiling", "n_resamples", "backtest_resamples", "baselines",
+                       "level", "seed", "models"}
+_OBSERVATIONAL_MODEL_KEYS = {"name", "family", "flops"}
+# compute-only laws fitted to the same models as an observational law, scored on the same hold-out
+OBSERVATIONAL_BASELINES = ("accuracy_sigmoid_flops", "power_law_flops")
+
+
+def _number(value: Any, fieldname: str, *, positive: bool = False, **where: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or \
+            (positive and not value > 0):
+        raise SpecError(f"expected a {'positive ' if positive else ''}number, got {value!r}", field=fieldname,
+                        **where)
+    return float(value)
+
+
+def _integer(value: Any, fieldname: str, minimum: int, **where: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SpecError(f"expected an integer of at least {minimum}, got {value!r}", field=fieldname, **where)
+    return value
+
+
+def check_observational(table: Any, study: str, group_by: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Validate ``[observational]`` (Ruan et al. 2024; run by ``scaling.plan.observational``) and fill in
+    its defaults. Every error names the field, e.g. ``field 'observational.n_components'``.
+
+        [observational]
+        benchmarks = ["mmlu", "arc_c", "hellaswag"]   # metrics forming the capability space (at least 2)
+        target = "gsm8k"                # metric predicted, not one of the benchmarks
+        cutoff = 2e22                   # FLOPs: models above are held out and predicted (default: none)
+        n_components = 3                # principal components kept (default min(3, benchmarks))
+        family = "family"               # group label naming a model's family (default: first of group_by)
+        reference_family = "Pythia"     # efficiencies relative to it (default: most models fitted)
+        min_family_models = 3           # fewer models below the cut-off: the family uses the shared slope
+        floor = 0.0                     # the target's chance score; ceiling = 1.0 its maximum
+        n_resamples = 200               # model resamples for intervals
+        backtest_resamples = 200        # bootstrap refits of each compute-only baseline's backtest
+        baselines = ["accuracy_sigmoid_flops", "power_law_flops"]   # on the same hold-out
+        level = 0.95
+        seed = 0
+        models = [{ name = "Llama-2-13B", family = "Llama-2", flops = 1.56e23 }]   # forecasts
+    """
+    if not table:
+        return {}
+    where = {"study": study}
+    f = "observational"
+    _keys(table, _OBSERVATIONAL_KEYS, {"benchmarks", "target"}, field=f, **where)
+    bench = table["benchmarks"]
+    if not isinstance(bench, list) or len(bench) < 2 or not all(isinstance(b, str) and b for b in bench):
+        raise SpecError(f"expected a list of at least two metric names, got {bench!r}", field=f"{f}.benchmarks",
+                        **where)
+    dup = sorted({b for b in bench if bench.count(b) > 1})
+    if dup:
+        raise SpecError(f"benchmarks must be unique; repeated: {dup}", field=f"{f}.benchmarks", **where)
+    target = _str(table["target"], f"{f}.target", **where)
+    if target in bench:
+        raise SpecError(f"the target {target!r} is predicted from the benchmarks, so it cannot be one of them",
+                        field=f"{f}.target", **where)
+    out: dict[str, Any] = {"benchmarks": list(bench), "target": target}
+    k = _integer(table.get("n_components", min(3, len(bench))), f"{f}.n_components", 1, **where)
+    if k > len(bench):
+        raise SpecError(f"expected at most {len(bench)} components (one per benchmark), got {k}",
+                        field=f"{f}.n_components", **where)
+    out["n_components"] = k
+    out["cutoff"] = _number(table["cutoff"], f"{f}.cutoff", positive=True, **where) if "cutoff" in table else None
+    if "family" in table:
+        family = _str(table["family"], f"{f}.family", **where)
+        if family not in group_by:
+            raise SpecError(f"expected one of the study's group_by labels {list(group_by)}, got {family!r}",
+                            field=f"{f}.family", **where)
+    else:
+        family = group_by[0] if group_by else None
+    out["family"] = family
+    out["reference_family"] = _str(table["reference_family"], f"{f}.reference_family", **where) \
+        if "reference_family" in table else None
+    out["min_family_models"] = _integer(table.get("min_family_models", 3), f"{f}.min_family_models", 2, **where)
+    out["floor"] = _number(table.get("floor", 0.0), f"{f}.floor", **where)
+    out["ceiling"] = _number(table.get("ceiling", 1.0), f"{f}.ceiling", **where)
+    if not out["floor"] < out["ceiling"]:
+        raise SpecError(f"expected floor < ceiling, got {out['floor']} and {out['ceiling']}", field=f"{f}.ceiling",
+                        **where)
+    out["n_resamples"] = _integer(table.get("n_resamples", 200), f"{f}.n_resamples", 0, **where)
+    out["backtest_resamples"] = _integer(table.get("backtest_resamples", 200), f"{f}.backtest_resamples", 0,
+                                         **where)
+    baselines = table.get("baselines", list(OBSERVATIONAL_BASELINES))
+    if not isinstance(baselines, list):
+        raise SpecError(f"expected a list of laws, got {baselines!r}", field=f"{f}.baselines", **where)
+    for i, b in enumerate(baselines):
+        _choice(b, OBSERVATIONAL_BASELINES, f"{f}.baselines[{i}]", **where)
+    out["baselines"] = list(dict.fromkeys(baselines))
+    level = _number(table.get("level", 0.95), f"{f}.level", **where)
+    if not 0 < level < 1:
+        raise SpecError(f"expected a level in (0, 1), got {level}", field=f"{f}.level", **where)
+    out["level"] = level
+    out["seed"] = _integer(table.get("seed", 0), f"{f}.seed", 0, **where)
+    models = table.get("models", [])
+    if not isinstance(models, list):
+        raise SpecError("expected a list of { name, family, flops } tables", field=f"{f}.models", **where)
+    out["models"] = []
+    for i, model in enumerate(models):
+        mf = f"{f}.models[{i}]"
+        _keys(model, _OBSERVATIONAL_MODEL_KEYS, _OBSERVATIONAL_MODEL_KEYS, field=mf, **where)
+        out["models"].append({"name": _str(model["name"], f"{mf}.name", **where),
+                              "family": _str(model["family"], f"{mf}.family", **where),
+                              "flops": _number(model["flops"], f"{mf}.flops", positive=True, **where)})
+    names = [m["name"] for m in out["models"]]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SpecError(f"model names must be unique; repeated: {dup}", field=f"{f}.models", **where)
+    return out
 
 
 _COMPUTED_KEYS = {"mean_of", "weights", "expr", "last_mean_of", "k", "unit"}

@@ -47,7 +47,7 @@ def _types() -> dict[str, dict[str, Any]]:
                 "fits": {"type": "array", "items": {"$ref": "#/$defs/fit"}},
                 "forecasts": {"$ref": "#/$defs/forecasts"}, "mixing": {"$ref": "#/$defs/mixing"},
                 "computed": {"type": "object", "additionalProperties": {"$ref": "#/$defs/computed"}},
-                "crossovers": {"$ref": "#/$defs/crossovers"}},
+                "crossovers": {"$ref": "#/$defs/crossovers"}, "observational": {"$ref": "#/$defs/observational"}},
         "study": {"name": {"type": "string", "pattern": f"^{spec.NAME_PATTERN.pattern}$",
                            "maxLength": spec.NAME_MAX_LENGTH}, "description": S,
                   "flops_convention": _enum(spec.FLOPS_CONVENTIONS), "group_by": STRS,
@@ -94,6 +94,13 @@ def _types() -> dict[str, dict[str, Any]]:
                 "budgets": {"anyOf": [_enum(("auto", "data", "grid")), NUMS]}, "n_budgets": I, "tolerance": N,
                 "min_runs": I, "n_buckets": I, "level": N},
         "crossovers": {"budgets": NUMS, "max_flops": N, "n_grid": I, "level": N, "max_draws": I},
+        "observational": {"benchmarks": {**STRS, "minItems": 2}, "target": S, "cutoff": N, "n_components": I,
+                          "family": S, "reference_family": S, "min_family_models": I, "floor": N, "ceiling": N,
+                          "n_resamples": I, "backtest_resamples": I,
+                          "baselines": {"type": "array", "items": _enum(spec.OBSERVATIONAL_BASELINES)},
+                          "level": N, "seed": I,
+                          "models": {"type": "array", "items": {"$ref": "#/$defs/observational_model"}}},
+        "observational_model": {"name": S, "family": S, "flops": N},
         "forecasts": {"budgets": NUMS, "n_budgets": I, "factor": N, "unique_tokens": N, "fixed_size": NUMS,
                       "targets": {"type": "array", "items": {"$ref": "#/$defs/target"}},
                       "downstream": {"type": "array", "items": {"$ref": "#/$defs/downstream"}}, "level": N,
@@ -119,6 +126,8 @@ def key_sets() -> dict[str, tuple[set[str], set[str]]]:
         "forecasts": (forecasts._KEYS, set()), "target": (forecasts._TARGET_KEYS, {"name", "params"}),
         "downstream": (forecasts._DOWNSTREAM_KEYS, {"task_loss", "accuracy"}), "mixing": (mixing._KEYS, set()),
         "crossovers": (crossovers._KEYS, set()),
+        "observational": (spec._OBSERVATIONAL_KEYS, {"benchmarks", "target"}),
+        "observational_model": (spec._OBSERVATIONAL_MODEL_KEYS, spec._OBSERVATIONAL_MODEL_KEYS),
     }
 
 

@@ -48,6 +48,18 @@ QUERIES = {
                tokens_ci_low, tokens_ci_high, tokens_per_param, epochs, predicted, ci_low, ci_high, extrapolation,
                actual, rel_error, recommended
         FROM forecasts WHERE study = ? ORDER BY target, group_name, NOT recommended, law, kind, flops""",
+    "observational_components": """
+        SELECT target, component, benchmark, loading, loading_ci_low, loading_ci_high, explained_variance
+        FROM observational_components WHERE study = ? ORDER BY target, component, benchmark""",
+    "observational_families": """
+        SELECT target, family, n_models, n_fitted, map, slope, slope_ci_low, slope_ci_high, efficiency,
+               efficiency_ci_low, efficiency_ci_high, flags
+        FROM observational_families WHERE study = ? ORDER BY target, NOT reference, n_fitted DESC, family""",
+    "observational_models": """
+        SELECT target, run, family, split, flops, actual, predicted, ci_low, ci_high, predicted_from_compute,
+               compute_ci_low, compute_ci_high
+        FROM observational_models WHERE study = ? AND split IN ('held_out', 'named')
+        ORDER BY target, split, flops, run""",
     "mixing_scores": """
         SELECT target_domain, law, any_value(heldout_spearman) AS heldout_spearman,
                any_value(heldout_mae) AS heldout_mae, any_value(n_train) AS n_train, any_value(n_test) AS n_test

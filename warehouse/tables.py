@@ -264,6 +264,64 @@ CROSSOVERS = _t(
     ("note", "VARCHAR", "which arm leads where, or 'none in range'"),
 )
 
+OBSERVATIONAL_COMPONENTS = _t(
+    "observational_components", "observational scaling laws (Ruan et al. 2024): the capability space's principal "
+    "components, one row per component x benchmark, with intervals over model resamples",
+    STUDY,
+    ("target", "VARCHAR", "benchmark the law predicts (left out of the components)"),
+    ("component", "BIGINT", "principal component, 1 = the most variance"),
+    ("benchmark", "VARCHAR", "benchmark metric"),
+    ("loading", "DOUBLE", "the benchmark's weight in the component (each component's weights sum to a positive number on the full fit)"),
+    ("loading_ci_low", "DOUBLE", "2.5th percentile over model resamples (components matched to the full fit's by order and sign)"),
+    ("loading_ci_high", "DOUBLE", "97.5th percentile over model resamples"),
+    ("explained_variance", "DOUBLE", "share of the benchmarks' variance the component explains"),
+    ("explained_variance_ci_low", "DOUBLE", "2.5th percentile over model resamples"),
+    ("explained_variance_ci_high", "DOUBLE", "97.5th percentile over model resamples"),
+    ("n_models", "BIGINT", "models whose scores span the space (missing scores imputed)"),
+)
+
+OBSERVATIONAL_FAMILIES = _t(
+    "observational_families", "observational scaling laws: each model family's map from log compute to "
+    "capability and its compute efficiency against the reference family, with intervals over model resamples",
+    STUDY,
+    ("target", "VARCHAR", "benchmark the law predicts"),
+    ("family", "VARCHAR", "model family (the study's family label)"),
+    ("group_name", "VARCHAR", "the family as a group (label=value)"),
+    ("n_models", "BIGINT", "models of the family in the table"),
+    ("n_fitted", "BIGINT", "models of known compute at or below the cut-off its map was fitted on"),
+    ("map", "VARCHAR", "family (its own slope and intercept), shared_slope (too few models: the slope shared by all families, its own intercept) or average (no fitted model: the shared slope and the mean intercept)"),
+    ("slope", "DOUBLE", "first component per unit of ln compute"),
+    ("slope_ci_low", "DOUBLE", "2.5th percentile over model resamples"),
+    ("slope_ci_high", "DOUBLE", "97.5th percentile over model resamples"),
+    ("efficiency", "DOUBLE", "reference_flops / the compute this family needs for the reference family's capability at reference_flops (above 1: more efficient); null for average maps"),
+    ("efficiency_ci_low", "DOUBLE", "2.5th percentile over model resamples (resamples without the family or the reference left out)"),
+    ("efficiency_ci_high", "DOUBLE", "97.5th percentile over model resamples"),
+    ("reference", "BOOLEAN", "the reference family (efficiency 1)"),
+    ("reference_flops", "DOUBLE", "where capabilities are compared: geometric mean of the reference family's fitted models' compute"),
+    ("flags", "VARCHAR", "shared_slope, no_fitted_model, slope_not_positive"),
+)
+
+OBSERVATIONAL_MODELS = _t(
+    "observational_models", "observational scaling laws: every model's capability and predicted target (from its "
+    "benchmark scores, and from its compute and family alone), and forecasts for named models",
+    STUDY,
+    ("target", "VARCHAR", "benchmark predicted"),
+    ("run", "VARCHAR", "model (run id), or a named model's name"),
+    GROUP,
+    ("family", "VARCHAR", "model family"),
+    ("flops", "DOUBLE", "training compute"),
+    ("split", "VARCHAR", "fitted (at or below the cut-off), held_out (above it), no_target, no_compute (shape the components only) or named (a forecast)"),
+    ("actual", "DOUBLE", "observed target"),
+    ("capability", "DOUBLE", "first principal component"),
+    ("imputed", "BIGINT", "benchmark scores of the model that were missing and imputed"),
+    ("predicted", "DOUBLE", "target from the model's benchmark scores (the sigmoid link on its components)"),
+    ("ci_low", "DOUBLE", "2.5th percentile of the prediction interval: model resamples plus a resampled link residual"),
+    ("ci_high", "DOUBLE", "97.5th percentile of the prediction interval"),
+    ("predicted_from_compute", "DOUBLE", "target from compute and family alone (the family's map, then the link)"),
+    ("compute_ci_low", "DOUBLE", "2.5th percentile of that prediction (model resamples plus a link residual)"),
+    ("compute_ci_high", "DOUBLE", "97.5th percentile of that prediction"),
+)
+
 MIXTURE_POINTS = _t(
     "mixture_points", "mixture experiments in long form: one row per run x domain weight or target loss",
     STUDY,
@@ -346,6 +404,7 @@ OPTIMAL_MIXTURES = _t(
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (RUNS, POINTS, QUARANTINE, LAW_FITS, ISOFLOP_OPTIMA, BACKTESTS, LAW_DRAWS, FORECASTS, BACKTEST_SUMMARY, CROSSOVERS,
+    for t in (RUNS, POINTS, QUARANTINE, LAW_FITS, ISOFLOP_OPTIMA, BACKTESTS, LAW_DRAWS, OBSERVATIONAL_COMPONENTS,
+              OBSERVATIONAL_FAMILIES, OBSERVATIONAL_MODELS, FORECASTS, BACKTEST_SUMMARY, CROSSOVERS,
               MIXTURE_POINTS, MIXING_LAWS, MIXING_SCORES, MIXTURE_PREDICTIONS, OPTIMAL_MIXTURES)
 }

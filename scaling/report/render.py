@@ -123,6 +123,21 @@ def sections(r: StudyReport) -> list[Section]:
             "Compute-optimal model size N_opt and data D_opt with predicted loss per budget, and named targets; "
             "intervals combine the bootstrap draws (and, for downstream accuracy, both steps' draws).",
             tables, r.plots_for("frontier", "allocation", "isoflop", "downstream")))
+    if r.table("observational_components").height:
+        out.append(Section(
+            "observational", "Observational scaling law",
+            "Benchmark scores -> principal components (missing scores imputed), per-family maps from log compute, "
+            "a sigmoid link to the target (Ruan et al. 2024), fitted on the models at or below the compute "
+            "cut-off; the held-out models' errors are in the backtests beside compute-only laws. Intervals over "
+            "model resamples.",
+            [("Components", with_intervals(r.table("observational_components"),
+                                           {"95% interval": ("loading_ci_low", "loading_ci_high")})),
+             ("Families", with_intervals(r.table("observational_families"), {
+                 "slope interval": ("slope_ci_low", "slope_ci_high"),
+                 "efficiency interval": ("efficiency_ci_low", "efficiency_ci_high")})),
+             ("Held-out and named models", with_intervals(r.table("observational_models"), {
+                 "95% interval": ("ci_low", "ci_high"), "from compute interval": ("compute_ci_low", "compute_ci_high")}))],
+            r.plots_for("observational")))
     if r.table("mixing_scores").height:
         out.append(Section(
             "mixtures", "Mixtures",
@@ -178,7 +193,7 @@ def _img(stem: str, png: bytes) -> str:
             f'src="data:image/png;base64,{data}"><figcaption>{html.escape(_caption(stem))}</figcaption></figure>')
 
 
-FOLDED = {"Runs", "Held-out runs", "All compute-optimal forecasts", "Parameters"}
+FOLDED = {"Runs", "Held-out runs", "All compute-optimal forecasts", "Parameters", "Families"}
 
 
 def render_html(r: StudyReport) -> str:
