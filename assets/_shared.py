@@ -20,6 +20,9 @@ from warehouse.ingest import recover
 
 # Studies are dynamic partitions: one per study file in the studies folder.
 study_partitions = DynamicPartitionsDefinition(name="study")
+# The tables one ingest writes (`warehouse.ingest.INGEST_PARTS`): the last of its steps to finish
+# commits them all, so a step reading any of them depends on all of them.
+INGESTED = ["runs", "points", "mixture_points"]
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
                      MaterializeResult, MetadataValue, multi_asset)
 
 from assets.metadata import check_metadata, image, preview
-from assets._shared import Warehouse, study_partitions
+from assets._shared import INGESTED, Warehouse, study_partitions
 from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
 from scaling.plan.figures import fitted_frontier, frontier_figure
@@ -28,19 +28,17 @@ FIT_CHECKS = ("fit_converged", "fits_completed", "params_within_bounds", "residu
               "intervals_reasonable", "backtest_error_small")
 
 
-
-
 @multi_asset(
     specs=[
-        AssetSpec("law_fits", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+        AssetSpec("law_fits", deps=INGESTED, group_name="fits", kinds={"parquet"},
                   partitions_def=study_partitions, description=LAW_FITS.doc),
-        AssetSpec("backtests", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+        AssetSpec("backtests", deps=INGESTED, group_name="fits", kinds={"parquet"},
                   partitions_def=study_partitions, description=BACKTESTS.doc),
-        AssetSpec("law_draws", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+        AssetSpec("law_draws", deps=INGESTED, group_name="fits", kinds={"parquet"},
                   partitions_def=study_partitions, description=LAW_DRAWS.doc),
-        AssetSpec("isoflop_optima", deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+        AssetSpec("isoflop_optima", deps=INGESTED, group_name="fits", kinds={"parquet"},
                   partitions_def=study_partitions, description=ISOFLOP_OPTIMA.doc),
-        *[AssetSpec(t.name, deps=["runs", "points"], group_name="fits", kinds={"parquet"},
+        *[AssetSpec(t.name, deps=INGESTED, group_name="fits", kinds={"parquet"},
                     partitions_def=study_partitions, description=t.doc)
           for t in (OBSERVATIONAL_COMPONENTS, OBSERVATIONAL_FAMILIES, OBSERVATIONAL_MODELS)],
     ],

@@ -4,7 +4,7 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
 from assets.metadata import image, preview
-from assets._shared import Warehouse, study_partitions
+from assets._shared import INGESTED, Warehouse, study_partitions
 from scaling.plan.mixing import mixing_study
 from scaling.plots import plot_mixture_heldout
 from warehouse.ingest import study_write
@@ -12,17 +12,15 @@ from warehouse.lake import read_table
 from warehouse.tables import MIXING_LAWS, MIXING_SCORES, MIXTURE_PREDICTIONS, OPTIMAL_MIXTURES
 
 
-
-
 @multi_asset(
     specs=[
-        AssetSpec("mixing_laws", deps=["mixture_points"], group_name="mixtures", kinds={"parquet"},
+        AssetSpec("mixing_laws", deps=INGESTED, group_name="mixtures", kinds={"parquet"},
                   partitions_def=study_partitions, description=MIXING_LAWS.doc),
-        AssetSpec("optimal_mixtures", deps=["mixture_points"], group_name="mixtures", kinds={"parquet"},
+        AssetSpec("optimal_mixtures", deps=INGESTED, group_name="mixtures", kinds={"parquet"},
                   partitions_def=study_partitions, description=OPTIMAL_MIXTURES.doc),
-        AssetSpec("mixing_scores", deps=["mixture_points"], group_name="mixtures", kinds={"parquet"},
+        AssetSpec("mixing_scores", deps=INGESTED, group_name="mixtures", kinds={"parquet"},
                   partitions_def=study_partitions, description=MIXING_SCORES.doc),
-        AssetSpec("mixture_predictions", deps=["mixture_points"], group_name="mixtures", kinds={"parquet"},
+        AssetSpec("mixture_predictions", deps=INGESTED, group_name="mixtures", kinds={"parquet"},
                   partitions_def=study_partitions, description=MIXTURE_PREDICTIONS.doc),
     ],
     partitions_def=study_partitions,

@@ -64,14 +64,15 @@ STEPS: dict[str, Step] = {s.name: s for s in (
     Step("raw_sources", "assets.raw", (), ("raw",), ("name", "sources", "simulate")),
     Step("normalized", "assets.normalized", ("raw_sources",), ("runs", "points", "quarantine"), _INGEST_FIELDS),
     Step("mixture_points", "assets.mixture_points", ("raw_sources",), ("mixture_points",), _INGEST_FIELDS),
-    Step("fits", "assets.fits", ("normalized",), ("law_fits", "backtests", "law_draws", "isoflop_optima",
+    # below the ingest, a step waits for both of its parts: the last of them commits it
+    Step("fits", "assets.fits", ("normalized", "mixture_points"), ("law_fits", "backtests", "law_draws", "isoflop_optima",
                                                   "observational_components", "observational_families",
                                                   "observational_models"),
          ("name", "fits", "checks", "observational")),
     # forecasts also read `[crossovers]`, which only the study's raw table holds
     Step("forecasts", "assets.forecasts", ("normalized", "fits"), ("forecasts", "backtest_summary", "crossovers"),
          ("name", "forecasts", "flops_convention", "raw")),
-    Step("mixing", "assets.mixing", ("mixture_points",),
+    Step("mixing", "assets.mixing", ("normalized", "mixture_points"),
          ("mixing_laws", "optimal_mixtures", "mixing_scores", "mixture_predictions"), ("name", "mixing")),
 )}
 

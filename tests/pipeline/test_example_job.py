@@ -5,23 +5,9 @@ from __future__ import annotations
 import json
 
 import polars as pl
-import pytest
 
-from helpers import copy_study, query, run_study
+from helpers import query, run_study
 from warehouse.catalog import connect
-
-EXAMPLES = ("example_sweep", "example_checkpoints", "example_mixture")
-
-
-@pytest.fixture(scope="module")
-def example_warehouse(tmp_path_factory):
-    root = tmp_path_factory.mktemp("examples")
-    studies, warehouse = root / "studies", root / "warehouse"
-    for name in EXAMPLES:
-        copy_study(name, studies)
-    for name in EXAMPLES:
-        run_study(studies, warehouse, name)
-    return studies, warehouse
 
 
 def test_catalog_views_answer_sql_with_no_setup(example_warehouse):

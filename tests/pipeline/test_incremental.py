@@ -20,6 +20,7 @@ from pipelines.freshness import STEPS, module_closure, step_hashes
 from scaling.simulate.results_table import write_results_csv, write_results_study
 from scaling.spec import load_study
 from warehouse.config import paths
+from warehouse.ingest import INGEST_PARTS
 
 
 def results_csv(path: Path, offset: float = 0.0) -> Path:
@@ -156,3 +157,17 @@ def test_step_graph_matches_the_dagster_definitions():
     # loading a study checks its [[fits]] (so ingest covers the law zoo), but not the backtests or the plots
     assert "scaling.fit.backtest" not in module_closure("assets.normalized")
     assert "scaling.plots.frontier" not in module_closure("assets.normalized")
+
+
+def test_every_step_reading_an_ingest_waits_for_all_of_its_parts():
+    """The last of `INGEST_PARTS` to finish commits the ingest, so a step below one part must also wait
+    for the others: `mixing` used to start once `mixture_points` had staged its table, read the lake
+    before `normalized` committed the ingest and wrote empty mixing tables (seen on a Dask cluster)."""
+    parts = set(INGEST_PARTS)
+
+    def above(name):
+        return set(STEPS[name].upstream).union(*(above(u) for u in STEPS[name].upstream))
+
+    for name in STEPS:
+        if parts & set(STEPS[name].upstream):
+            assert parts <= above(name), name

@@ -5,31 +5,18 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from helpers import copy_study, query, run_study
+from helpers import query
 
 
-@pytest.fixture(scope="module")
-def public(tmp_path_factory, shared_data):
-    root = tmp_path_factory.mktemp("public")
-    return root / "studies", root / "warehouse", shared_data
-
-
-def materialize(public, name, selection=None):
-    studies, warehouse, shared = public
-    copy_study(name, studies, public=True, shared=shared)
-    run_study(studies, warehouse, name, selection=selection)
-    return warehouse
-
-
-def test_chinchilla_table_tokens_from_compute(public):
-    w = materialize(public, "chinchilla_epoch", selection=["raw_sources", "runs", "points", "quarantine"])
+def test_chinchilla_table_tokens_from_compute(public_study):
+    w = public_study("chinchilla_epoch", full=False)[1]
     runs = query(w, "SELECT * FROM runs WHERE study = 'chinchilla_epoch'")
     assert runs.height == 245
     assert ((runs["tokens"] * 6 * runs["params"] / runs["flops"]) - 1).abs().max() < 1e-12
 
 
-def test_olmo_exports_target_tokens_from_steps_and_mixed_formatting(public, shared_data):
-    w = materialize(public, "olmo_ladder", selection=["raw_sources", "runs", "points", "quarantine"])
+def test_olmo_exports_target_tokens_from_steps_and_mixed_formatting(public_study, shared_data):
+    w = public_study("olmo_ladder", full=False)[1]
     runs = query(w, "SELECT * FROM runs WHERE study = 'olmo_ladder'")
     assert runs.height == 38
     # the 7B target files have no token column: tokens = step x batch size in tokens
@@ -49,8 +36,8 @@ def test_olmo_exports_target_tokens_from_steps_and_mixed_formatting(public, shar
     assert c4["value"].to_list() == pytest.approx([2.4829182624816895])
 
 
-def test_pythia_ablations_align_with_standard_runs_on_tokens(public):
-    w = materialize(public, "pythia", selection=["raw_sources", "runs", "points", "quarantine"])
+def test_pythia_ablations_align_with_standard_runs_on_tokens(public_study):
+    w = public_study("pythia", full=False)[1]
     pts = query(w, """
         SELECT a.tokens, a.step AS step_std, b.step AS step_ablation
         FROM points a JOIN points b ON a.tokens = b.tokens AND a.metric = b.metric
@@ -62,15 +49,15 @@ def test_pythia_ablations_align_with_standard_runs_on_tokens(public):
                            ("pythia-1.4b-deduped", 2097152.0, 1414647808.0)]
 
 
-def test_nanogpt_text_logs_in_two_dialects(public):
-    w = materialize(public, "nanogpt", selection=["raw_sources", "runs", "points", "quarantine"])
+def test_nanogpt_text_logs_in_two_dialects(public_study):
+    w = public_study("nanogpt", full=False)[1]
     final = query(w, "SELECT group_name, value FROM points WHERE metric = 'val_loss' AND is_final ORDER BY value")
     assert final["value"].to_list() == pytest.approx(sorted([2.7737, 3.2752, 3.276, 3.2858, 3.275959, 3.3406]))
     assert "optimizer=soap" in final["group_name"].to_list()
 
 
-def test_regmix_mixtures_join_on_index(public):
-    w = materialize(public, "regmix", selection=["raw_sources", "mixture_points"])
+def test_regmix_mixtures_join_on_index(public_study):
+    w = public_study("regmix", full=False)[1]
     mp = query(w, "SELECT split, kind, count(DISTINCT run) AS runs, count(DISTINCT domain) AS domains "
                   "FROM mixture_points GROUP BY ALL ORDER BY ALL")
     assert mp.rows() == [("test", "loss", 256, 13), ("test", "weight", 256, 17), ("test_60m", "loss", 256, 13),
@@ -80,8 +67,8 @@ def test_regmix_mixtures_join_on_index(public):
     assert cc["value"][0] == pytest.approx(0.787 / 1.0, abs=1e-9)
 
 
-def test_gemstone_fit_through_the_pipeline(public):
-    w = materialize(public, "gemstone")
+def test_gemstone_fit_through_the_pipeline(public_study):
+    w = public_study("gemstone")[1]
     fit = dict(query(w, "SELECT parameter, estimate FROM law_fits WHERE study = 'gemstone' AND law = 'chinchilla'")
                .iter_rows())
     # the README: ours alpha 0.292892, beta 0.712979, E 2.14321 (published 0.29287, 0.71287, 2.143)
@@ -89,8 +76,8 @@ def test_gemstone_fit_through_the_pipeline(public):
     assert fit["alpha"] == pytest.approx(0.29287, abs=5e-5) and fit["beta"] == pytest.approx(0.71287, abs=2e-4)
 
 
-def test_pythia_lm_eval_json_files_match_the_flattened_table(public, shared_data):
-    w = materialize(public, "pythia_lm_eval_json", selection=["raw_sources", "runs", "points", "quarantine"])
+def test_pythia_lm_eval_json_files_match_the_flattened_table(public_study, shared_data):
+    w = public_study("pythia_lm_eval_json", full=False)[1]
     pts = query(w, "SELECT run, step, tokens, metric, value, stderr FROM points WHERE study = 'pythia_lm_eval_json'")
     assert sorted(pts["run"].unique().to_list()) == ["pythia-160m/0-shot", "pythia-160m/5-shot",
                                                      "pythia-410m-0.5MtokBS/5-shot"]

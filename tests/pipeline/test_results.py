@@ -8,27 +8,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from helpers import copy_study, query, run_study
+from helpers import query
 from pipelines.resources import Warehouse
 from pipelines.summary import summary_lines
 from scaling.plan.mixing import mixing_study
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return tmp_path_factory.mktemp("results")
-
-
-def materialize(root, name, shared=None):
-    studies, warehouse = root / "studies", root / "warehouse"
-    copy_study(name, studies, public=shared is not None, shared=shared)
-    run_study(studies, warehouse, name)
-    return studies, warehouse
-
-
 @pytest.mark.slow
-def test_chinchilla_epoch_replication_with_intervals(root, shared_data):
-    _, w = materialize(root, "chinchilla_epoch", shared_data)
+def test_chinchilla_epoch_replication_with_intervals(public_study):
+    studies, w = public_study("chinchilla_epoch")
     fit = {r["parameter"]: r for r in query(
         w, "SELECT * FROM law_fits WHERE study = 'chinchilla_epoch' AND law = 'chinchilla'").iter_rows(named=True)}
     published = {"A": 477.84, "B": 2143.86, "E": 1.8172, "alpha": 0.34731, "beta": 0.36718}
@@ -69,8 +57,8 @@ OLMO_FILTER = "run NOT LIKE 'peteish%' AND run NOT LIKE '%rerun' AND run NOT LIK
 
 
 @pytest.mark.slow
-def test_olmo_ladder_predicts_the_7b_target(root, shared_data):
-    studies, w = materialize(root, "olmo_ladder", shared_data)
+def test_olmo_ladder_predicts_the_7b_target(public_study):
+    studies, w = public_study("olmo_ladder")
     assert OLMO_FILTER in (studies / "olmo_ladder.toml").read_text()
     ladder = query(w, f"SELECT run, flops FROM runs WHERE study = 'olmo_ladder' AND {OLMO_FILTER}")
     assert ladder.height == 16  # 190M-1.3B x 1-10x Chinchilla tokens, as the paper's train set
@@ -110,28 +98,28 @@ def test_olmo_ladder_predicts_the_7b_target(root, shared_data):
                     "AND recommended ORDER BY abs(ln(extrapolation / 10)) LIMIT 1").row(0, named=True)
     assert round(head["tokens_per_param"], 2) == 1.17
     assert "allocation_outside_fitted:tokens_per_param" in head["warnings"].split(",")
-    lines = "\n".join(summary_lines(Warehouse(root=str(w), studies=str(root / "studies")), ["olmo_ladder"], 0.0))
+    lines = "\n".join(summary_lines(Warehouse(root=str(w), studies=str(studies)), ["olmo_ladder"], 0.0))
     assert "best in backtests, but see the warnings" in lines
     assert "warning: allocation_outside_fitted:tokens_per_param" in lines
 
 
 @pytest.mark.slow
-def test_pythia_lambada_headline_says_its_units_and_unknowns(root, shared_data):
-    _, w = materialize(root, "pythia", shared_data)
+def test_pythia_lambada_headline_says_its_units_and_unknowns(public_study):
+    studies, w = public_study("pythia")
     head = query(w, "SELECT * FROM forecasts WHERE study = 'pythia' AND kind = 'compute_optimal' "
                     "AND recommended ORDER BY abs(ln(extrapolation / 10)) LIMIT 1").row(0, named=True)
     assert round(head["predicted"], 2) == 1.09  # ln(perplexity), not a perplexity of 1.09
     assert "not_identified:E" in head["warnings"].split(",")  # E's interval runs to its bound, 0
     fit = query(w, "SELECT ci_low, flags FROM law_fits WHERE study = 'pythia' AND parameter = 'E'").row(0, named=True)
     assert fit["ci_low"] == 0.0 and "not_identified:E" in fit["flags"]
-    lines = "\n".join(summary_lines(Warehouse(root=str(w), studies=str(root / "studies")), ["pythia"], 0.0))
+    lines = "\n".join(summary_lines(Warehouse(root=str(w), studies=str(studies)), ["pythia"], 0.0))
     assert "ln(lambada_openai/ppl)=1.0885" in lines and "i.e. perplexity 2.97" in lines
     assert "warning: not_identified:E" in lines
 
 
 @pytest.mark.slow
-def test_simulated_sweep_recovers_planted_compute_optimal_exponents(root):
-    studies, w = materialize(root, "example_sweep")
+def test_simulated_sweep_recovers_planted_compute_optimal_exponents(example_warehouse):
+    studies, w = example_warehouse
     planted = json.loads((studies / "_simulated/example/PLANTED.json").read_text())["compute_optimal"]
     fit = {r["parameter"]: r for r in query(w, "SELECT parameter, estimate, ci_low, ci_high FROM law_fits "
                                                "WHERE study = 'example_sweep' AND law = 'chinchilla'").iter_rows(named=True)}
@@ -152,8 +140,8 @@ def test_simulated_sweep_recovers_planted_compute_optimal_exponents(root):
 
 
 @pytest.mark.slow
-def test_regmix_mixing_laws_rank_heldout_mixtures(root, shared_data):
-    _, w = materialize(root, "regmix", shared_data)
+def test_regmix_mixing_laws_rank_heldout_mixtures(public_study):
+    studies, w = public_study("regmix")
     scores = query(w, "SELECT law, heldout_spearman FROM mixing_laws WHERE study = 'regmix' "
                       "AND target_domain = 'pile_cc' GROUP BY ALL")
     by_law = {law: round(v, 4) for law, v in scores.iter_rows()}
@@ -194,13 +182,13 @@ def test_regmix_mixing_laws_rank_heldout_mixtures(root, shared_data):
     from pipelines.summary import summary_lines
 
     mean60 = query(w, "SELECT avg(spearman) AS r FROM mixing_scores WHERE split = 'test_60m' AND chosen")["r"][0]
-    lines = summary_lines(Warehouse(root=str(w), studies=str(w.parent / "studies")), ["regmix"], 0.0)
+    lines = summary_lines(Warehouse(root=str(w), studies=str(studies)), ["regmix"], 0.0)
     assert f"      held-out split test_60m, 6e+07 params: mean Spearman {mean60:.3f} over 13 targets" in lines
 
 
 @pytest.mark.slow
-def test_simulated_mixture_recovers_the_planted_optimum(root):
-    studies, w = materialize(root, "example_mixture")
+def test_simulated_mixture_recovers_the_planted_optimum(example_warehouse):
+    studies, w = example_warehouse
     mix = dict(query(w, "SELECT domain, weight FROM optimal_mixtures WHERE study = 'example_mixture' "
                         "AND weight IS NOT NULL").iter_rows())
     # the README: code 0.38, web 0.32, papers 0.16, books 0.14, wiki 0

@@ -16,20 +16,8 @@ NORMALIZED = ["raw_sources", "runs", "points", "quarantine"]
 GEMSTONE_BATCH = 4194304
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    return tmp_path_factory.mktemp("study_model")
-
-
-def materialize(root, name, shared, selection=None):
-    studies, warehouse = root / "studies", root / "warehouse"
-    copy_study(name, studies, public=True, shared=shared)
-    run_study(studies, warehouse, name, selection=selection)
-    return warehouse
-
-
-def test_gemstone_benchmark_table_joins_its_loss_curves(root, shared_data):
-    w = materialize(root, "gemstone_downstream", shared_data, NORMALIZED)
+def test_gemstone_benchmark_table_joins_its_loss_curves(public_study, shared_data):
+    w = public_study("gemstone_downstream", full=False)[1]
     runs = query(w, "SELECT * FROM runs WHERE study = 'gemstone_downstream' ORDER BY run")
     assert runs.height == 22
     assert set(runs["source"]) == {"curves,benchmarks"} and set(runs["kind"]) == {"training_logs"}
@@ -69,8 +57,8 @@ def test_two_files_giving_one_step_two_values_is_an_error_naming_both(tmp_path, 
 
 
 @pytest.mark.slow
-def test_gemstone_two_step_downstream_forecast_without_joining_by_hand(root, shared_data):
-    w = materialize(root, "gemstone_downstream", shared_data)
+def test_gemstone_two_step_downstream_forecast_without_joining_by_hand(public_study, shared_data):
+    w = public_study("gemstone_downstream")[1]
     bench = pl.read_parquet(shared_data / "gemstone/benchmarks/light_eval_df.parquet")
     actual = bench.filter(pl.col("__index_level_0__") == "Gemstone-3072x12-step_00081090").row(0, named=True)
     down = query(w, "SELECT * FROM forecasts WHERE study = 'gemstone_downstream' AND kind = 'downstream' "
@@ -89,8 +77,8 @@ def test_gemstone_two_step_downstream_forecast_without_joining_by_hand(root, sha
                                            & (pl.col("step") == 81090))["final_loss"][0]
 
 
-def test_leaderboard_units_in_billions_and_families_from_a_column(root, shared_data):
-    w = materialize(root, "obsscaling", shared_data, NORMALIZED)
+def test_leaderboard_units_in_billions_and_families_from_a_column(public_study, shared_data):
+    w = public_study("obsscaling", full=False)[1]
     table = pl.read_csv(shared_data / "obsscaling/base_llm_benchmark_eval_sub_10b_le84e21.csv")
     llama = query(w, "SELECT * FROM runs WHERE run = 'meta-llama/Llama-2-7b-hf'").row(0, named=True)
     assert (llama["params"], llama["tokens"], llama["flops"]) == (7.0e9, 2.0e12, 6 * 7.0e9 * 2.0e12)
@@ -109,8 +97,8 @@ def test_leaderboard_units_in_billions_and_families_from_a_column(root, shared_d
     assert (err["err"] == 1 - err["acc"]).all()
 
 
-def test_olmo_last5_target_and_mmlu_subset_weighted_mean(root, shared_data):
-    w = materialize(root, "olmo_ladder_paper", shared_data, NORMALIZED)
+def test_olmo_last5_target_and_mmlu_subset_weighted_mean(public_study, shared_data):
+    w = public_study("olmo_ladder_paper", full=False)[1]
     frame = pl.read_csv(shared_data / "olmo_ladder/ladder-runs/760M-5xC.csv", infer_schema_length=0)
     c4 = frame["eval/c4_en-validation/CrossEntropyLoss"].cast(pl.Float64).drop_nulls().to_numpy()
     last5 = query(w, "SELECT value, is_final, step FROM points WHERE run = '760M-5xC' AND metric = 'c4_last5'")
@@ -128,8 +116,8 @@ def test_olmo_last5_target_and_mmlu_subset_weighted_mean(root, shared_data):
         assert set(got["unit"]) == {"bits_per_byte" if kind == "bpb" else "accuracy"}
 
 
-def test_checkpoint_position_from_the_learning_rate_column(root, shared_data):
-    w = materialize(root, "olmo_ladder_paper", shared_data, NORMALIZED)
+def test_checkpoint_position_from_the_learning_rate_column(public_study, shared_data):
+    w = public_study("olmo_ladder_paper", full=False)[1]
     frame = pl.read_csv(shared_data / "olmo_ladder/ladder-runs/760M-5xC.csv", infer_schema_length=0)
     frame = frame.select(step=pl.col("_step").cast(pl.Int64),
                          lr=pl.col("optim/learning_rate_group0").cast(pl.Float64),
@@ -189,8 +177,8 @@ def test_mixture_of_experts_and_accelerator_time_conventions(tmp_path):
 
 
 @pytest.mark.slow
-def test_olmo_last5_forecast_of_the_7b_target(root, shared_data):
-    w = materialize(root, "olmo_ladder_paper", shared_data)
+def test_olmo_last5_forecast_of_the_7b_target(public_study):
+    w = public_study("olmo_ladder_paper")[1]
     row = query(w, "SELECT * FROM forecasts WHERE study = 'olmo_ladder_paper' AND kind = 'target_run'") \
         .row(0, named=True)
     assert row["actual"] == pytest.approx(2.4829, abs=1e-4)
@@ -257,10 +245,10 @@ def test_long_mixture_table_with_weights_in_run_names(tmp_path, shared_data):
     assert set(mp.filter(pl.col("kind") == "loss")["steps"]) == {1000.0}
 
 
-def test_pythia_mmlu_subsets_averaged_from_raw_lm_eval_json(root, shared_data):
+def test_pythia_mmlu_subsets_averaged_from_raw_lm_eval_json(public_study, shared_data):
     """The mean over the 57 hendrycksTest subsets, computed from the raw result files, equals the flattened
     table's `mmlu_avg` at every checkpoint."""
-    w = materialize(root, "pythia_lm_eval_json", shared_data, NORMALIZED)
+    w = public_study("pythia_lm_eval_json", full=False)[1]
     got = query(w, "SELECT run, step, value, unit FROM points WHERE study = 'pythia_lm_eval_json' "
                    "AND metric = 'mmlu_avg' ORDER BY run, step")
     core = pl.read_csv(shared_data / "pythia_evals/pythia_v1_evals_core.csv").filter(
