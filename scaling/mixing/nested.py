@@ -169,6 +169,7 @@ class NestedPrediction:
     n_failed: int = 0
     level: float = 0.95
     seed: int = 0
+    checkpoints: dict = field(default_factory=dict)  # run (mixture id, size) -> (steps, losses) fitted
 
     @property
     def n_resamples(self) -> int:
@@ -341,4 +342,5 @@ def nested_mixing_prediction(
                      at_target_draws=at_t_d, n_failed=failed)
     return NestedPrediction(tuple(order), w, float(target_steps), float(target_params), step_fits, size_fits,
                             at_t[0], law, mix_fit, domains=tuple(domains), runs=tuple(runs), step_params=step[0],
-                            size_params=size[0], at_steps=at_s[0], level=level, seed=seed, **extra)
+                            size_params=size[0], at_steps=at_s[0], level=level, seed=seed,
+                            checkpoints={runs[i]: (s[g], y[g]) for i, g in enumerate(run_rows)}, **extra)

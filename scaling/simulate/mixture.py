@@ -139,3 +139,22 @@ def nested_experiment(n_mixtures: int, *, seed: int = 0, checkpoint_noise: float
                 loss = float(nested_truth(w, n, s)[0] * np.exp(offset + rng.normal(0.0, checkpoint_noise)))
                 rows.append({"mixture": m, "run": run, "params": float(n), "step": float(s), "loss": loss})
     return {"weights": weights, "rows": rows}
+
+
+def write_nested_experiment(out_dir: Path, n_mixtures: int, n_heldout: int, *, seed: int = 0,
+                            target_params: float = 2e8, target_steps: float = 2e4, **noise) -> dict:
+    """Long mixture tables (a row per run x step x domain ``loss``) of `nested_experiment`: ``train.csv``
+    over `NESTED_SIZES` x `NESTED_STEPS`, and ``heldout.csv``, ``n_heldout`` other mixtures trained at
+    (``target_params``, ``target_steps``). Run ids carry the size and weights (``2M_0.25-0.5-0.25``).
+    Returns the held-out weights and their noise-free losses at the target."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train = nested_experiment(n_mixtures, seed=seed, **noise)
+    held = nested_experiment(n_heldout, seed=seed + 1000, sizes=(target_params,), steps=(target_steps,), **noise)
+    for name, ex in (("train.csv", train), ("heldout.csv", held)):
+        with (out_dir / name).open("w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(("run_name", "step", "domain", "loss"))
+            for r in ex["rows"]:
+                writer.writerow((r["run"], f"{r['step']:g}", "web", repr(r["loss"])))
+    return {"train_weights": train["weights"], "heldout_weights": held["weights"],
+            "heldout_truth": nested_truth(held["weights"], target_params, target_steps)}
