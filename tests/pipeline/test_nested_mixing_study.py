@@ -10,6 +10,8 @@ import pytest
 from helpers import query, run_study
 from scaling.simulate.mixture import NESTED_DOMAINS, NESTED_LAW, write_nested_experiment
 
+pytestmark = pytest.mark.slow  # two materializations of small simulated studies, ~20 s
+
 N_STAR, S_STAR = 2e8, 2e4
 SOURCES = '''
 [[sources]]
