@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_a
 from assets.metadata import image, preview
 from assets._shared import INGESTED, Warehouse, study_partitions
 from scaling.plan.mixing import mixing_study
-from scaling.plots import plot_mixture_heldout
+from scaling.plots import plot_mixture_heldout, plot_nested_mixing
 from warehouse.ingest import study_write
 from warehouse.lake import read_table
 from warehouse.tables import MIXING_LAWS, MIXING_SCORES, MIXTURE_PREDICTIONS, OPTIMAL_MIXTURES
@@ -65,6 +65,13 @@ def mixing(context: AssetExecutionContext, warehouse: Warehouse):
                                  title=f"{spec.name}: held-out mixtures, split {split} ({result.best_law})")
         meta[f"plot_mixing_{split}"] = image(f, f"{result.best_law} predicted vs actual loss per target domain on the "
                                                 f"held-out split {split!r}: study {spec.name}")
+    for target, nested in result.nested.items():
+        held = {split: by_target[target] for split, by_target in result.nested_heldout.items() if target in by_target}
+        f = plot_nested_mixing(folder / f"mixing_nested_{target}.png", nested, heldout=held,
+                               title=f"{spec.name}: nested mixing prediction, {target}")
+        meta[f"plot_mixing_nested_{target}"] = image(
+            f, f"step law per run -> size law per mixture -> {nested.law.name} at {nested.target_params:.3g} params "
+               f"and {nested.target_steps:.3g} steps, target {target}: study {spec.name}")
     yield MaterializeResult(asset_key="mixing_laws", metadata=meta)
     yield MaterializeResult(asset_key="mixing_scores", metadata={
         "dagster/row_count": scores_t.height,

@@ -403,7 +403,8 @@ def load_study(path: str | Path, *, data_roots: tuple[str | Path, ...] | list = 
     spec = StudySpec(
         name=study, path=path, description=str(head.get("description", "")), flops_convention=conv,
         group_by=tuple(head.get("group_by", ())), sources=sources, simulate=simulate,
-        fits=tuple(fits), forecasts=dict(raw.get("forecasts", {})), mixing=dict(raw.get("mixing", {})), raw=raw,
+        fits=tuple(fits), forecasts=dict(raw.get("forecasts", {})),
+        mixing=check_mixing(raw.get("mixing", {}), study, sources), raw=raw,
         checks=checks, data_roots=tuple(Path(r).expanduser().resolve() for r in data_roots),
         computed=check_computed(raw.get("computed", {}), study),
         observational=check_observational(raw.get("observational", {}), study, tuple(head.get("group_by", ()))),
@@ -548,6 +549,80 @@ def _integer(value: Any, fieldname: str, minimum: int, **where: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise SpecError(f"expected an integer of at least {minimum}, got {value!r}", field=fieldname, **where)
     return value
+
+
+MIXING_KEYS = {"method", "laws", "law", "targets", "n_resamples", "seed", "level", "target_params", "target_steps",
+               "objective_weights", "lower", "upper", "unique_tokens", "planned_tokens", "max_epochs", "baseline"}
+MIXING_METHODS = ("laws", "nested", "bimix")
+_MIXING_ONLY = {"law": ("nested",), "target_params": ("nested",), "target_steps": ("nested",),
+                "objective_weights": ("laws", "nested"), "lower": ("laws", "nested"), "upper": ("laws", "nested"),
+                "unique_tokens": ("laws", "nested"), "planned_tokens": ("laws", "nested"),
+                "max_epochs": ("laws", "nested"), "baseline": ("laws", "nested")}
+
+
+def check_mixing(table: Any, study: str, sources: tuple = ()) -> dict[str, Any]:
+    """Validate ``[mixing]`` (run by ``scaling.plan.mixing``): every error names the field, e.g.
+    ``field 'mixing.target_steps'``.
+
+        [mixing]
+        method = "nested"      # "laws" (default): mixing laws over each run's final losses at one scale;
+                               # "nested": step law -> size law -> mixing law at (target_params, target_steps)
+                               #   (Ye et al. 2024); "bimix": BiMix over own-domain weight and steps (Ge et al. 2024)
+        law = "ye_exp"         # nested: the mixing law fitted at the target scale
+        target_params = 1e9    # nested: model size predicted (larger than any trained, typically)
+        target_steps = 1e5     # nested: training steps predicted
+        n_resamples = 200      # bootstrap over runs (mixtures, for nested)
+        level = 0.95
+
+    ``nested`` and ``bimix`` need a ``mixture_runs`` source with a ``steps`` column (``nested`` also model
+    sizes: ``params``, or a ``(?P<params>...)`` group in ``run_pattern``), as a long table gives them."""
+    from scaling.mixing.laws import MIXING_LAWS
+
+    where = {"study": study}
+    _keys(table, MIXING_KEYS, set(), field="mixing", **where)
+    method = _choice(table.get("method", "laws"), MIXING_METHODS, "mixing.method", **where)
+    for key, methods in _MIXING_ONLY.items():
+        if key in table and method not in methods:
+            raise SpecError(f"only for method {' or '.join(repr(m) for m in methods)}, not {method!r}",
+                            field=f"mixing.{key}", **where)
+    for key in ("laws", "targets"):
+        if key in table and not (isinstance(table[key], list) and table[key]
+                                 and all(isinstance(v, str) and v for v in table[key])):
+            raise SpecError(f"expected a non-empty list of names, got {table[key]!r}", field=f"mixing.{key}", **where)
+    if "laws" in table and method != "laws":
+        raise SpecError(f"only for method 'laws'; method {method!r} takes " +
+                        ("law (one mixing law at the target scale)" if method == "nested" else "no laws"),
+                        field="mixing.laws", **where)
+    for name in table.get("laws", []):
+        if name not in MIXING_LAWS:
+            raise SpecError(f"unknown mixing law {name!r}; expected some of {sorted(MIXING_LAWS)}",
+                            field="mixing.laws", **where)
+    nested_laws = sorted(n for n, law in MIXING_LAWS.items() if not law.needs_own_domain)
+    if "law" in table and table["law"] not in nested_laws:
+        raise SpecError(f"expected one of {nested_laws}, got {table['law']!r}", field="mixing.law", **where)
+    for key in ("n_resamples", "seed"):
+        if key in table:
+            _integer(table[key], f"mixing.{key}", 0, **where)
+    if "level" in table and not (0 < _number(table["level"], "mixing.level", **where) < 1):
+        raise SpecError(f"expected a level in (0, 1), got {table['level']!r}", field="mixing.level", **where)
+    if method == "nested":
+        for key in ("target_params", "target_steps"):
+            if key not in table:
+                raise SpecError("method 'nested' needs the scale to predict: target_params and target_steps",
+                                field=f"mixing.{key}", **where)
+            _number(table[key], f"mixing.{key}", positive=True, **where)
+    if method != "laws" and sources:
+        mixtures = [s for s in sources if s.kind == "mixture_runs"]
+        need = ("steps", "params") if method == "nested" else ("steps",)
+        for col in need:
+            def has(src, col=col):
+                mx = src.mixture
+                return col in mx or (col == "params" and "(?P<params>" in str(mx.get("run_pattern", "")))
+            if not any(has(src) for src in mixtures):
+                raise SpecError(f"method {method!r} needs a mixture_runs source with a {col!r} column for every "
+                                f"checkpoint (a long table: layout = \"long\", {col} = \"<column>\")",
+                                field="mixing.method", **where)
+    return dict(table)
 
 
 def check_observational(table: Any, study: str, group_by: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -109,7 +109,8 @@ def _types() -> dict[str, dict[str, Any]]:
                    "n_layer": I, "seq_len": I, "d_model": I},
         "downstream": {"task_loss": S, "accuracy": S, "floor": N, "ceiling": N, "min_tokens_fraction": N,
                        "n_resamples": I, "filter": S},
-        "mixing": {"laws": STRS, "targets": STRS, "n_resamples": I, "seed": I, "objective_weights": TABLE,
+        "mixing": {"method": _enum(spec.MIXING_METHODS), "law": S, "target_params": N, "target_steps": N,
+                   "level": N, "laws": STRS, "targets": STRS, "n_resamples": I, "seed": I, "objective_weights": TABLE,
                    "lower": {"anyOf": [N, TABLE]}, "upper": {"anyOf": [N, TABLE]}, "unique_tokens": TABLE,
                    "planned_tokens": N, "max_epochs": N, "baseline": {"anyOf": [S, TABLE]}},
     }

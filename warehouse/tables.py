@@ -342,8 +342,13 @@ MIXING_LAWS = _t(
     "mixing_laws", "fitted data-mixing laws per target domain with held-out scores",
     STUDY,
     ("target_domain", "VARCHAR", "validation domain predicted"),
-    ("law", "VARCHAR", "linear, ye_exp, bimix or nested"),
-    ("parameter", "VARCHAR", "parameter name"),
+    ("law", "VARCHAR", "linear, ye_exp, ye_exp_log, ye_exp_own, bimix or nested"),
+    ("stage", "VARCHAR", "nested only: step (a step law per run), size (a size law per mixture) or mixing (the "
+                         "mixing law at the target scale)"),
+    ("mixture", "VARCHAR", "nested step and size stages: the mixture (its weights joined by '-')"),
+    ("params", "DOUBLE", "nested step stage: the run's model size; bimix: the model size fitted"),
+    ("parameter", "VARCHAR", "parameter name (nested step/size stages: E, B/A, beta/alpha, and the loss "
+                             "extrapolated to the target steps / target scale)"),
     ("estimate", "DOUBLE", "point estimate"),
     ("ci_low", "DOUBLE", "2.5th percentile over bootstrap refits"),
     ("ci_high", "DOUBLE", "97.5th percentile over bootstrap refits"),

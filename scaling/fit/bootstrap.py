@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -74,11 +75,10 @@ class BootstrapResult:
     def interval(self, name: str, level: float | None = None) -> tuple[float, float]:
         """Percentile interval of parameter ``name`` at ``level`` (default: the result's level)."""
         j = self.param_names.index(name)
-        q = _quantiles(level or self.level)
         values = self.draws[self._ok(), j]
         if values.size == 0:
             return float("nan"), float("nan")
-        lo, hi = np.quantile(values, q)
+        lo, hi = percentile_interval(values, level or self.level)
         return float(lo), float(hi)
 
     def intervals(self, level: float | None = None) -> dict[str, tuple[float, float]]:
@@ -94,9 +94,8 @@ class BootstrapResult:
         p = {n: d[:, None] for n, d in self.params_draws().items()}
         with np.errstate(all="ignore"):
             pred = np.asarray(self.law.fn(Xa, p), dtype=float)
-        q = _quantiles(level or self.level)
         med = np.nanmedian(pred, axis=0)
-        lo, hi = np.nanquantile(pred, q, axis=0)
+        lo, hi = percentile_interval(pred, level or self.level)
         return med, lo, hi
 
     def prediction_interval(self, X: Mapping[str, np.ndarray], X_fit: Mapping[str, np.ndarray], y_fit,
@@ -118,15 +117,14 @@ class BootstrapResult:
         r = rng.choice(resid, size=pred.shape) if resid.size else np.zeros(pred.shape)
         with np.errstate(all="ignore"):
             sample = pred * np.exp(r) if log_space else pred + r
-        lo, hi = np.nanquantile(sample, _quantiles(level or self.level), axis=0)
-        return lo, hi
+        return percentile_interval(sample, level or self.level)
 
     def derived(self, fn: Callable[[dict], float], level: float | None = None):
         """``(estimate, lo, hi)`` of a derived quantity ``fn(params)`` (e.g. beta/(alpha+beta)):
         the estimate from the full fit, the interval from the draws."""
         est = float(fn(dict(self.fit.params)))
         vals = np.array([fn(dict(zip(self.param_names, row))) for row in self.draws[self._ok()]], dtype=float)
-        lo, hi = np.nanquantile(vals, _quantiles(level or self.level))
+        lo, hi = percentile_interval(vals, level or self.level)
         return est, float(lo), float(hi)
 
 
@@ -134,6 +132,29 @@ def _quantiles(level: float):
     if not 0.0 < level < 1.0:
         raise ValueError(f"expected a level in (0, 1), got {level}")
     return [(1 - level) / 2, (1 + level) / 2]
+
+
+def percentile_interval(draws, level: float = 0.95, axis: int = 0):
+    """The one percentile-interval rule of the library: ``(lo, hi)``, the (1 - level)/2 and (1 + level)/2
+    quantiles (linear interpolation) of the finite ``draws`` along ``axis`` (NaN and inf, failed refits or
+    overflowing predictions, are left out). Arrays for array draws, NaN where a slice has no finite draw.
+    Every bootstrap interval uses it (fits, forecasts, mixing laws)."""
+    draws = np.asarray(draws, dtype=float)
+    draws = np.where(np.isfinite(draws), draws, np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, as documented
+        lo, hi = np.nanquantile(draws, _quantiles(level), axis=axis)
+    return lo, hi
+
+
+def resample_counts(n_groups: int, n_resamples: int, seed: int) -> np.ndarray:
+    """Seeded bootstrap resamples of ``n_groups`` runs, as draw counts per run, shape (n_resamples, n_groups):
+    each resample draws ``n_groups`` runs with replacement (``numpy.random.default_rng(seed)``). Every
+    bootstrap over runs (`bootstrap`, the mixing laws, the nested mixing pipeline, BiMix) draws these."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n_groups, size=(n_resamples, n_groups))
+    return np.stack([np.bincount(p, minlength=n_groups) for p in picks]).astype(float) if n_resamples else \
+        np.zeros((0, n_groups))
 
 
 _WORK: dict = {}
@@ -231,9 +252,7 @@ def bootstrap(law: Law | str, X: Mapping[str, np.ndarray], y, runs=None, *, n_re
             raise FitError(f"expected {n} run ids (one per point), got {runs.size}", field="runs")
         _, group = np.unique(runs, return_inverse=True)
         n_groups, resampled = int(group.max()) + 1, "runs"
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n_groups, size=(n_resamples, n_groups))
-    counts = np.stack([np.bincount(p, minlength=n_groups) for p in picks]).astype(float)
+    counts = resample_counts(n_groups, n_resamples, seed)
     z0 = problem.to_z(fit.params)
     _WORK.update(problem=problem, z0=z0, w=problem.w, group=group, counts=counts, settings=st)
     flat = fit.diagnostics.get("flat_parameters", ())

@@ -6,7 +6,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ..fit.bootstrap import BootstrapResult
+from ..fit.bootstrap import BootstrapResult, percentile_interval  # noqa: F401  (the one interval helper)
 from ..fit.calibration import IntervalCalibration
 from ..fit.result import FitResult
 
@@ -16,27 +16,6 @@ def level_of(boot: BootstrapResult | None, level: float | None) -> float:
     if not 0.0 < lv < 1.0:
         raise ValueError(f"expected a level in (0, 1), got {lv}")
     return float(lv)
-
-
-def percentile_interval(values: np.ndarray, level: float, axis: int = 0):
-    """(lo, hi) percentiles of finite ``values`` along ``axis`` (nan where nothing is finite)."""
-    v = np.where(np.isfinite(values), values, np.nan)
-    q = [(1 - level) / 2, (1 + level) / 2]
-    with np.errstate(all="ignore"), _quiet():
-        lo, hi = np.nanquantile(v, q, axis=axis)
-    return lo, hi
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._w.__exit__(*exc)
 
 
 def param_draws(boot: BootstrapResult) -> dict[str, np.ndarray]:

@@ -37,11 +37,12 @@ def batched_exp_lm(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Minimize sum_n w_bn (c + exp(phi_n . theta) - y_n)^2 + theta' P theta for every row b.
 
-    ``weights`` is (B, n); ``x0`` is the shared start (p+1,) = (c, theta); ``penalty`` is
+    ``weights`` is (B, n); ``y`` is (n,) or (B, n) (one response vector per row); ``x0`` is the shared start (p+1,) = (c, theta); ``penalty`` is
     P (p, p), symmetric positive semi-definite (default none). Returns
     (parameters (B, p+1), converged (B,) bool).
     """
     n_b = weights.shape[0]
+    y = np.broadcast_to(np.asarray(y, dtype=float), weights.shape)
     p = phi.shape[1] + 1
     x = np.tile(np.asarray(x0, dtype=float), (n_b, 1))
     lam = np.full(n_b, 1e-3)
@@ -56,7 +57,7 @@ def batched_exp_lm(
         act = np.flatnonzero(~done)
         if act.size == 0:
             break
-        w, ea, ra, xa = weights[act], e[act], r[act], x[act]
+        w, ya, ea, ra, xa = weights[act], y[act], e[act], r[act], x[act]
         sw = np.sqrt(w)
         jac = np.empty((act.size, phi.shape[0], p))
         jac[:, :, 0] = sw
@@ -71,7 +72,7 @@ def batched_exp_lm(
         except np.linalg.LinAlgError:
             step = -np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(damped, g)])
         trial = xa + step
-        new_cost, new_r, new_e = _cost(phi, y, w, trial, pen)
+        new_cost, new_r, new_e = _cost(phi, ya, w, trial, pen)
         # gain ratio: actual over predicted decrease of the Gauss-Newton model (Nielsen 1999)
         predicted = np.einsum("bp,bp->b", step, lam[act, None] * np.maximum(diag, 1e-12) * step - g)
         rho = (cost[act] - new_cost) / np.maximum(predicted, 1e-300)

@@ -7,6 +7,11 @@ carry the scale. r_i = 0 (the domain left out of a run) makes r_i^-alpha infinit
 weight is floored, r_i -> r_i + floor (default 1e-3, the rounding step of published
 mixture weights). Fitted by a grid over (alpha, beta) with (B, C) solved by non-negative
 least squares at each grid point, then polished with scipy ``least_squares``.
+
+Bootstrap over runs: a run's checkpoints (one mixture trained for many steps) share its noise, so
+resamples draw whole runs with replacement (`scaling.fit.bootstrap.resample_counts`), weighting each
+checkpoint by its run's draw count, and refit from the full fit; each point is its own run when no
+run ids are given. Intervals: `scaling.fit.bootstrap.percentile_interval`.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 from scipy.optimize import least_squares, nnls
 
 from ..errors import FitError
+from ..fit.bootstrap import percentile_interval, resample_counts
 from .laws import DEFAULT_FLOOR
 
 PARAM_NAMES = ("alpha", "beta", "B", "C")
@@ -35,9 +41,24 @@ class BiMixFit:
     message: str
     floor: float = DEFAULT_FLOOR
     param_names: tuple[str, ...] = PARAM_NAMES
+    resampled: str = "points"
+    n_groups: int = 0
+
+    @property
+    def n_failed(self) -> int:
+        return int(np.sum(~np.all(np.isfinite(self.draws), axis=1)))
 
     def predict(self, own_weight, steps) -> np.ndarray:
         return bimix_loss(self.params, own_weight, steps, self.floor)
+
+    def predict_draws(self, own_weight, steps) -> np.ndarray:
+        """Predictions under every bootstrap draw, (n_resamples, n_points); NaN rows for failed refits."""
+        return np.stack([bimix_loss(d, own_weight, steps, self.floor) for d in self.draws]) if len(self.draws) \
+            else np.zeros((0, np.size(own_weight)))
+
+    def intervals(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Percentile intervals of (alpha, beta, B, C)."""
+        return percentile_interval(self.draws, level)
 
 
 def bimix_loss(params, own_weight, steps, floor: float = DEFAULT_FLOOR) -> np.ndarray:
@@ -83,11 +104,15 @@ def fit_bimix(
     steps,
     losses,
     *,
+    runs=None,
     floor: float = DEFAULT_FLOOR,
     n_resamples: int = 0,
     seed: int = 0,
 ) -> BiMixFit:
-    """Fit BiMix to runs that vary both the target's own weight and the training steps."""
+    """Fit BiMix to runs that vary both the target's own weight and the training steps.
+
+    ``runs``: a run id per point (a run's checkpoints are resampled together); each point is its own
+    run when ``None``."""
     r = np.asarray(own_weight, dtype=float)
     s = np.asarray(steps, dtype=float)
     y = np.asarray(losses, dtype=float)
@@ -97,14 +122,21 @@ def fit_bimix(
         raise FitError("BiMix needs runs that vary both the own-domain weight and the steps")
     if np.any(s <= 0) or np.any(r < 0):
         raise FitError("expected positive steps and non-negative weights")
+    if runs is None:
+        group, n_groups, resampled = np.arange(len(y)), len(y), "points"
+    else:
+        runs = np.asarray(runs).ravel()
+        if runs.size != len(y):
+            raise FitError(f"expected {len(y)} run ids (one per point), got {runs.size}", field="runs")
+        _, group = np.unique(runs, return_inverse=True)
+        n_groups, resampled = int(group.max()) + 1, "runs"
     ones = np.ones_like(y)
     out = _fit_once(r, s, y, floor, ones, _grid_start(r, s, y, floor, ones))
     draws = np.full((n_resamples, 4), np.nan)
-    rng = np.random.default_rng(seed)
-    for k in range(n_resamples):
-        counts = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)).astype(float)
-        b = _fit_once(r, s, y, floor, np.sqrt(counts), out.x)
+    for k, counts in enumerate(resample_counts(n_groups, n_resamples, seed)):
+        b = _fit_once(r, s, y, floor, np.sqrt(counts[group]), out.x)
         if b.status > 0:
             draws[k] = b.x
     sse = float(np.sum((bimix_loss(out.x, r, s, floor) - y) ** 2))
-    return BiMixFit(out.x, draws, sse, bool(out.status > 0), str(out.message), floor)
+    return BiMixFit(out.x, draws, sse, bool(out.status > 0), str(out.message), floor, resampled=resampled,
+                    n_groups=n_groups)

@@ -17,14 +17,7 @@ from scipy.optimize import least_squares
 
 from ..errors import FitError
 
-try:  # optional: caps BLAS threads around the batched refits
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    from contextlib import nullcontext
-
-    def threadpool_limits(**_):
-        return nullcontext()
-
+from ..fit.threads import single_thread_blas
 from .batch_lm import batched_exp_lm
 from .laws import MixingLaw
 
@@ -32,7 +25,7 @@ OFFSET_STARTS = (0.05, 0.3, 1.0, 3.0)  # c0 = min(L) - f * range(L)
 
 
 @dataclass(frozen=True)
-class LawFit:
+class MixingLawFit:
     """Result of fitting a law: parameter values, residual sum of squares, convergence."""
 
     law: str
@@ -55,7 +48,7 @@ def _lstsq_weighted(phi: np.ndarray, y: np.ndarray, counts: np.ndarray | None, p
         return np.linalg.solve(a + jitter * np.trace(a), phi.T @ y)
     a = np.einsum("bn,np,nq->bpq", counts, phi, phi) + penalty
     a += np.trace(a, axis1=1, axis2=2)[:, None, None] * jitter
-    b = np.einsum("bn,np,n->bp", counts, phi, y)
+    b = np.einsum("bn,np,bn->bp", counts, phi, np.broadcast_to(y, counts.shape))
     return np.linalg.solve(a, b[..., None])[..., 0]
 
 
@@ -86,7 +79,7 @@ def penalty_matrix(law: MixingLaw, n_domains: int, ridge: float) -> np.ndarray:
     return ridge * (r.T @ r)
 
 
-def fit_law(
+def fit_mixing_law(
     law: MixingLaw,
     weights: np.ndarray,
     losses: np.ndarray,
@@ -96,7 +89,7 @@ def fit_law(
     ridge: float | None = None,
     start: np.ndarray | None = None,
     sample_weight: np.ndarray | None = None,
-) -> LawFit:
+) -> MixingLawFit:
     """Least-squares fit of ``law`` to (weights, losses) for one target domain.
 
     ``ridge`` (default: the law's own) weights the penalty ``MixingLaw.penalty``.
@@ -113,7 +106,7 @@ def fit_law(
     if law.shape == "linear":
         theta = _lstsq_weighted(sw[:, None] * phi, sw * y, None, pen)
         sse = float(np.sum((sw * (phi @ theta - y)) ** 2))
-        return LawFit(law.name, theta, names, sse, 1, True, "closed-form least squares")
+        return MixingLawFit(law.name, theta, names, sse, 1, True, "closed-form least squares")
 
     root = np.sqrt(ridge) * law.penalty(len(domains)) if ridge else None
     residuals, jacobian = _exp_problem(phi, y, sw, root)
@@ -140,21 +133,24 @@ def fit_law(
     if best is None:
         raise FitError(f"law {law.name!r} did not converge from any start: {last_error}")
     sse = float(np.sum((sw * (law.predict(best.x, weights, own) - y)) ** 2))
-    return LawFit(law.name, best.x, names, sse, int(best.nfev), bool(best.status > 0), str(best.message))
+    return MixingLawFit(law.name, best.x, names, sse, int(best.nfev), bool(best.status > 0), str(best.message))
 
 
-def bootstrap_params(
+def bootstrap_mixing_law(
     law: MixingLaw,
     weights: np.ndarray,
     losses: np.ndarray,
     domains: list[str],
-    fit: LawFit,
+    fit: MixingLawFit,
     counts: np.ndarray,
     *,
     own: int | None = None,
     ridge: float | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Refit on each bootstrap resample (``counts`` is (B, n_runs) draw counts).
+    """Refit on each bootstrap resample (``counts`` is (B, n_runs) draw counts, from
+    ``scaling.fit.bootstrap.resample_counts``). ``losses`` is (n_runs,), or (B, n_runs) when every
+    resample has its own responses (the nested pipeline refits the mixing law on each resample's
+    extrapolated losses).
 
     Returns (parameter draws (B, p) with NaN rows where a refit failed, number failed).
     """
@@ -165,13 +161,9 @@ def bootstrap_params(
     if law.shape == "linear":
         return _lstsq_weighted(phi, y, counts.astype(float), pen), 0
     # many small products: one BLAS thread each is faster than contending threads
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_thread_blas():
         x, ok = batched_exp_lm(phi, y, counts.astype(float), fit.params, penalty=pen)
     x[~ok] = np.nan
     return x, int(np.sum(~ok))
 
 
-def bootstrap_counts(n_runs: int, n_resamples: int, seed: int) -> np.ndarray:
-    """Seeded bootstrap draw counts over runs, shape (n_resamples, n_runs)."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n_runs, np.full(n_runs, 1.0 / n_runs), size=n_resamples)

@@ -152,7 +152,7 @@ YE_EXP_LOG = MixingLaw(
 MIXING_LAWS: dict[str, MixingLaw] = {law.name: law for law in (LINEAR, YE_EXP, YE_EXP_OWN, YE_EXP_LOG)}
 
 
-def get_law(name: str | MixingLaw) -> MixingLaw:
+def get_mixing_law(name: str | MixingLaw) -> MixingLaw:
     """The mixing law called ``name`` (or ``name`` itself when already a law)."""
     if isinstance(name, MixingLaw):
         return name

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..errors import SpecError
+from ..fit.bootstrap import percentile_interval
 from .domains import match_own_domains
 from .study import LossPrediction, MixingStudyResult
 
@@ -226,10 +227,9 @@ def optimize_mixture(
 
     od, bd = objective_draws(pred), objective_draws(bpred)
     ok = np.isfinite(od) & np.isfinite(bd)
-    tail = 50.0 * (1.0 - result.confidence)
 
     def ci(x):
-        return tuple(float(v) for v in np.percentile(x[ok], [tail, 100 - tail])) if ok.any() else (np.nan, np.nan)
+        return tuple(float(v) for v in percentile_interval(x[ok], result.confidence)) if ok.any() else (np.nan, np.nan)
 
     return MixtureProposal(
         objective=objective, law=law, domains=tuple(domains), targets=tuple(targets), objective_weights=a,

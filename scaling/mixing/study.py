@@ -17,8 +17,9 @@ import numpy as np
 from ..errors import FitError, SourceError
 from .domains import match_own_domains
 from .evaluate import HeldoutScore, score_heldout, seeded_split
-from .fit import LawFit, bootstrap_counts, bootstrap_params, fit_law
-from .laws import MixingLaw, get_law
+from ..fit.bootstrap import percentile_interval, resample_counts
+from .fit import MixingLawFit, bootstrap_mixing_law, fit_mixing_law
+from .laws import MixingLaw, get_mixing_law
 from .weights import WeightFlag, validate_weights
 
 
@@ -29,7 +30,7 @@ class TargetFit:
     law: MixingLaw
     target: str
     own: int | None
-    fit: LawFit
+    fit: MixingLawFit
     draws: np.ndarray
     n_failed: int
 
@@ -73,13 +74,6 @@ class MixingLawRow:
     n_test: int
 
 
-def _interval(draws: np.ndarray, confidence: float, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    tail = 50.0 * (1.0 - confidence)
-    with np.errstate(all="ignore"):
-        lo, hi = np.nanpercentile(draws, [tail, 100.0 - tail], axis=axis)
-    return lo, hi
-
-
 @dataclass
 class MixingStudyResult:
     """Fitted laws per target domain, held-out scores, and the data used."""
@@ -101,7 +95,7 @@ class MixingStudyResult:
     def law_rows(self) -> list[MixingLawRow]:
         rows = []
         for (law, target), tf in self.fits.items():
-            lo, hi = _interval(tf.draws, self.confidence)
+            lo, hi = percentile_interval(tf.draws, self.confidence)
             score = self.heldout.get((law, target))
             for k, name in enumerate(tf.fit.param_names):
                 rows.append(MixingLawRow(
@@ -126,7 +120,7 @@ class MixingStudyResult:
             raise ValueError(f"expected mixtures over {len(self.domains)} domains, got {w.shape[1]} columns")
         loss = np.column_stack([self.fits[(law, t)].predict(w) for t in targets])
         draws = np.stack([self.fits[(law, t)].predict_draws(w) for t in targets], axis=-1)
-        lo, hi = _interval(draws, self.confidence)
+        lo, hi = percentile_interval(draws, self.confidence)
         return LossPrediction(law, targets, loss, lo, hi, draws, self.confidence)
 
 
@@ -184,9 +178,9 @@ def fit_mixing_study(
         w, wt, y, yt = w[tr], w[te], y[tr], y[te]
         source = f"seeded split ({test_fraction:g})"
 
-    law_objs = [get_law(law) for law in laws]
+    law_objs = [get_mixing_law(law) for law in laws]
     own = match_own_domains(domains, targets, own_domains)
-    counts = bootstrap_counts(len(w), n_resamples, seed)
+    counts = resample_counts(len(w), n_resamples, seed)
     fits: dict[tuple[str, str], TargetFit] = {}
     heldout: dict[tuple[str, str], HeldoutScore] = {}
     for law in law_objs:
@@ -195,8 +189,8 @@ def fit_mixing_study(
                 raise FitError(f"law {law.name!r} needs the train domain matching target {target!r}; "
                                "none matched, give own_domains")
             o = own[target]
-            fit = fit_law(law, w, y[:, k], domains, own=o, ridge=ridge)
-            draws, failed = bootstrap_params(law, w, y[:, k], domains, fit, counts, own=o, ridge=ridge)
+            fit = fit_mixing_law(law, w, y[:, k], domains, own=o, ridge=ridge)
+            draws, failed = bootstrap_mixing_law(law, w, y[:, k], domains, fit, counts, own=o, ridge=ridge)
             tf = TargetFit(law, target, o, fit, draws, failed)
             fits[(law.name, target)] = tf
             heldout[(law.name, target)] = score_heldout(law.name, target, tf.predict(wt), yt[:, k])

@@ -102,3 +102,59 @@ def write_mixture_experiment(out_dir: Path, seed: int) -> dict:
         "optimal_mean_loss": best_loss,
         "optimum_objective": "equal-weight mean of the noise-free target losses, minimised over the simplex",
     }
+
+
+# A mixture x size x step experiment (Ye et al. 2024's nested setting) with a planted law in which every
+# stage of the nested pipeline is exact: L(r, N, S) = E + A N^-alpha + B S^-beta + exp(t . r).
+NESTED_LAW = {"E": 1.7, "A": 60.0, "alpha": 0.3, "B": 9.0, "beta": 0.4, "t": (-1.0, 0.3, -0.4)}
+NESTED_DOMAINS = ("web", "code", "books")
+NESTED_SIZES = (2e6, 5e6, 1.5e7, 4e7)
+NESTED_STEPS = (250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)
+
+
+def nested_truth(weights, params, steps) -> np.ndarray:
+    """Noise-free planted loss of each mixture (rows of ``weights``) at ``params`` and ``steps``."""
+    p = NESTED_LAW
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    return p["E"] + p["A"] * np.asarray(params, dtype=float) ** -p["alpha"] + \
+        p["B"] * np.asarray(steps, dtype=float) ** -p["beta"] + np.exp(w @ np.array(p["t"]))
+
+
+def nested_experiment(n_mixtures: int, *, seed: int = 0, checkpoint_noise: float = 0.002, run_noise: float = 0.002,
+                      sizes=NESTED_SIZES, steps=NESTED_STEPS) -> dict:
+    """Checkpoints of every (mixture, size) run at every step, with multiplicative log-normal noise per
+    checkpoint (``checkpoint_noise``) and per run (``run_noise``, shared by the run's checkpoints).
+
+    Returns ``weights`` (n_mixtures, 3) and ``rows``: dicts of mixture (index), run (id with size and
+    weights, as ``2M_0.25-0.5-0.25``), params, step, loss; the noise-free loss is ``nested_truth``."""
+    rng = np.random.default_rng([seed, _STREAM_MIXTURE, 1])
+    weights = np.round(rng.dirichlet(np.ones(len(NESTED_DOMAINS)), size=n_mixtures), 3)
+    weights[:, -1] = np.round(1.0 - weights[:, :-1].sum(axis=1), 3)
+    rows = []
+    for m, w in enumerate(weights):
+        for n in sizes:
+            offset = rng.normal(0.0, run_noise)
+            run = f"{n / 1e6:g}M_" + "-".join(f"{v:g}" for v in w)
+            for s in steps:
+                loss = float(nested_truth(w, n, s)[0] * np.exp(offset + rng.normal(0.0, checkpoint_noise)))
+                rows.append({"mixture": m, "run": run, "params": float(n), "step": float(s), "loss": loss})
+    return {"weights": weights, "rows": rows}
+
+
+def write_nested_experiment(out_dir: Path, n_mixtures: int, n_heldout: int, *, seed: int = 0,
+                            target_params: float = 2e8, target_steps: float = 2e4, **noise) -> dict:
+    """Long mixture tables (a row per run x step x domain ``loss``) of `nested_experiment`: ``train.csv``
+    over `NESTED_SIZES` x `NESTED_STEPS`, and ``heldout.csv``, ``n_heldout`` other mixtures trained at
+    (``target_params``, ``target_steps``). Run ids carry the size and weights (``2M_0.25-0.5-0.25``).
+    Returns the held-out weights and their noise-free losses at the target."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train = nested_experiment(n_mixtures, seed=seed, **noise)
+    held = nested_experiment(n_heldout, seed=seed + 1000, sizes=(target_params,), steps=(target_steps,), **noise)
+    for name, ex in (("train.csv", train), ("heldout.csv", held)):
+        with (out_dir / name).open("w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(("run_name", "step", "domain", "loss"))
+            for r in ex["rows"]:
+                writer.writerow((r["run"], f"{r['step']:g}", "web", repr(r["loss"])))
+    return {"train_weights": train["weights"], "heldout_weights": held["weights"],
+            "heldout_truth": nested_truth(held["weights"], target_params, target_steps)}

@@ -10,9 +10,9 @@ from scaling.mixing import (
     bimix_loss,
     fit_bimix,
     fit_decay,
-    fit_law,
+    fit_mixing_law,
     fit_mixing_study,
-    get_law,
+    get_mixing_law,
     match_own_domains,
     nested_mixing_prediction,
     random_mixtures,
@@ -30,7 +30,7 @@ def _ye_sweep(n_runs, seed, noise):
 
 def test_ye_exp_recovers_planted_parameters_and_bootstrap_covers_them():
     theta, w, y = _ye_sweep(300, 0, 0.003)
-    fit = fit_law(YE_EXP, w, y, DOMAINS)
+    fit = fit_mixing_law(YE_EXP, w, y, DOMAINS)
     assert fit.converged
     assert fit.param_names == ("c", "t[web]", "t[code]", "t[books]", "t[math]", "t[wiki]")
     np.testing.assert_allclose(fit.params, theta, atol=0.03)
@@ -47,7 +47,7 @@ def test_ye_exp_log_recovers_planted_power_factors():
     theta = np.r_[1.5, [-0.5, 0.2, 0.1, -0.3, 0.4], [-0.08, -0.02, 0.0, -0.05, -0.01]]
     w = random_mixtures(400, 5, seed=5, zero_fraction=0.3)
     y = YE_EXP_LOG.predict(theta, w) + np.random.default_rng(6).normal(0, 0.002, 400)
-    fit = fit_law(YE_EXP_LOG, w, y, DOMAINS, ridge=0.0)
+    fit = fit_mixing_law(YE_EXP_LOG, w, y, DOMAINS, ridge=0.0)
     np.testing.assert_allclose(fit.params[6:], theta[6:], atol=0.01)  # s_j
     np.testing.assert_allclose(fit.params[:6], theta[:6], atol=0.08)
 
@@ -56,7 +56,7 @@ def test_law_gradients_match_finite_differences():
     w = random_mixtures(4, 5, seed=9, zero_fraction=0.2)
     rng = np.random.default_rng(2)
     for name, own in (("linear", None), ("ye_exp", None), ("ye_exp_own", 2), ("ye_exp_log", None)):
-        law = get_law(name)
+        law = get_mixing_law(name)
         theta = rng.normal(0, 0.5, len(law.param_names(DOMAINS, own)))
         g = law.gradient(theta, w, own)
         h = 1e-6
@@ -70,7 +70,7 @@ def test_law_gradients_match_finite_differences():
 def test_too_few_runs_is_a_fit_error():
     theta, w, y = _ye_sweep(5, 0, 0.0)
     with pytest.raises(FitError, match="6 parameters and needs at least that many runs, got 5"):
-        fit_law(YE_EXP, w, y, DOMAINS)
+        fit_mixing_law(YE_EXP, w, y, DOMAINS)
 
 
 def test_bimix_recovers_planted_parameters_with_zero_weights():
@@ -124,7 +124,7 @@ def test_nested_prediction_recovers_the_planted_mixing_law_at_target_scale():
     err_nested = np.abs(pred.predict(new) - truth(new, n_star, s_star))
     # the naive alternative: a mixing law on the largest proxies' final losses
     big = (nn == nn.max()) & (st == st.max())
-    naive = fit_law(YE_EXP, np.array([mixtures[i] for i in ids[big]]), losses[big], ["a", "b", "c"])
+    naive = fit_mixing_law(YE_EXP, np.array([mixtures[i] for i in ids[big]]), losses[big], ["a", "b", "c"])
     err_naive = np.abs(YE_EXP.predict(naive.params, new) - truth(new, n_star, s_star))
     assert err_nested.max() < 0.02 < err_naive.min()
 
