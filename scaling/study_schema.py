@@ -92,7 +92,9 @@ def _types() -> dict[str, dict[str, Any]]:
                 "scale": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
                 # approaches 1 and 2 (law = "isoflop" / "envelope", scaling.plan.isoflop)
                 "budgets": {"anyOf": [_enum(("auto", "data", "grid")), NUMS]}, "n_budgets": I, "tolerance": N,
-                "min_runs": I, "n_buckets": I, "level": N},
+                "min_runs": I, "n_buckets": I, "level": N,
+                "seed_noise": {"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                                         _enum(("replicates",))]}},
         "crossovers": {"budgets": NUMS, "max_flops": N, "n_grid": I, "level": N, "max_draws": I},
         "observational": {"benchmarks": {**STRS, "minItems": 2}, "target": S, "cutoff": N, "n_components": I,
                           "family": S, "reference_family": S, "min_family_models": I, "floor": N, "ceiling": N,

@@ -104,9 +104,10 @@ def _table(curves, lcs, tol):
     return out
 
 
-def _approach1(table, counts, names, min_runs):
+def _approach1(table, counts, names, min_runs, factor=None):
     pts = []
     for lc, idx, ln, ld, l in table:
+        l = l if factor is None else l * factor[idx]
         keep = counts[idx] > 0
         if keep.sum() < min_runs:
             continue
@@ -116,9 +117,10 @@ def _approach1(table, counts, names, min_runs):
     return pts
 
 
-def _approach2(table, counts, min_runs, skipped=None):
+def _approach2(table, counts, min_runs, skipped=None, factor=None):
     pts = []
     for lc, idx, ln, ld, l in table:
+        l = l if factor is None else l * factor[idx]
         keep = counts[idx] > 0
         ln, ld, l, k = ln[keep], ld[keep], l[keep], counts[idx][keep]
         if len(np.unique(np.round(ln, 9))) < max(3, min_runs):
@@ -150,6 +152,22 @@ def _exponents(pts, nkey, dkey):
     if np.ptp(lc) == 0:
         return None
     return _fit_power(lc, np.log([p[nkey] for p in pts])), _fit_power(lc, np.log([p[dkey] for p in pts]))
+
+
+def replicate_noise(curves, *, digits: int = 6) -> tuple[float, int]:
+    """Seed noise from replicates: the pooled standard deviation of ln(final loss) over runs that
+    share their parameters and tokens (to `digits` significant digits), and its degrees of freedom
+    (0 when no configuration was run twice)."""
+    groups: dict = {}
+    for _, _, n, d, l in curves:
+        key = (float(f"{np.exp(n[-1]):.{digits}g}"), float(f"{np.exp(d[-1]):.{digits}g}"))
+        groups.setdefault(key, []).append(np.log(l[-1]))
+    ss, dof = 0.0, 0
+    for v in groups.values():
+        if len(v) > 1:
+            ss += float(np.sum((np.array(v) - np.mean(v)) ** 2))
+            dof += len(v) - 1
+    return (float(np.sqrt(ss / dof)) if dof else float("nan")), dof
 
 
 def shared_budgets(final_flops, *, tolerance: float = 0.1, min_runs: int = 3) -> np.ndarray:
@@ -217,7 +235,7 @@ def choose_budgets(curves, budgets, n_budgets: int, tolerance: float, min_runs: 
 
 def isoflop(N, D, loss, runs=None, *, flops=None, n_buckets: int = 40, n_budgets: int = 8,
             budgets=None, tolerance: float = 0.1, min_runs: int = 3, n_resamples: int = 200,
-            level: float = 0.95, seed: int = 0, approaches=(1, 2)) -> IsoflopResult:
+            level: float = 0.95, seed: int = 0, approaches=(1, 2), seed_noise=None) -> IsoflopResult:
     """Approaches 1 and 2 (Hoffmann et al. 2022) on runs of parameters ``N``, tokens ``D`` and ``loss``.
 
     Approach 1: L_env(C) = min over runs of L_run(C); N_opt(C), D_opt(C) are the size and tokens of
@@ -232,6 +250,16 @@ def isoflop(N, D, loss, runs=None, *, flops=None, n_buckets: int = 40, n_budgets
     a budget. min_runs: fewest runs at a compute value for it to be used. Intervals on the
     exponents, the coefficients and every budget's optimum come from ``n_resamples`` run resamples.
     approaches: which of 1 and 2 to run (the other is ``None`` in the result).
+
+    seed_noise: a parametric bootstrap over seed noise instead of run resamples (Porian et al. 2024,
+    Resolving Discrepancies in Compute-Optimal Scaling of Language Models): the relative standard
+    deviation sigma of a run's loss across training seeds, or ``"replicates"`` to estimate it from
+    runs repeated at the same parameters and tokens (`replicate_noise`). Each resample keeps every
+    run and multiplies its losses by exp(sigma·z), z ~ Normal(0, 1), one draw per run: the spread
+    of the optima if the same grid were trained again. Run resamples of a grid with few sizes per
+    budget drop sizes and overstate the spread (measured in tests/core/test_isoflop.py); with a
+    known sigma the parametric intervals keep their coverage and are narrower. ``None`` (default):
+    run resamples.
     """
     N, D, L = (np.asarray(v, dtype=float).ravel() for v in (N, D, loss))
     n = L.size
@@ -260,6 +288,7 @@ def isoflop(N, D, loss, runs=None, *, flops=None, n_buckets: int = 40, n_budgets
     finals = [(r, c[-1:], n[-1:], d[-1:], l[-1:]) for r, c, n, d, l in curves]
     t2 = _table(finals if budget_source == "data" else curves, lbudgets, tol) if do2 else []
     names = [cur[0] for cur in curves]
+    sigma, sigma_dof = _seed_sigma(seed_noise, curves)
     p1 = _approach1(t1, ones, names, min_runs) if do1 else []
     p2 = _approach2(t2, ones, min_runs, skipped) if do2 else []
     rng = np.random.default_rng(seed)
@@ -268,9 +297,12 @@ def isoflop(N, D, loss, runs=None, *, flops=None, n_buckets: int = 40, n_budgets
     # per compute value (bucket or budget): draws of (ln N, ln D, loss), nan where a resample misses it
     at = {1: {p["flops"]: [] for p in p1}, 2: {p["flops"]: [] for p in p2}}
     for _ in range(n_resamples):
-        counts = np.bincount(rng.integers(0, len(curves), len(curves)), minlength=len(curves))
-        for k, pts in ((1, _approach1(t1, counts, names, min_runs) if do1 else None),
-                       (2, _approach2(t2, counts, min_runs) if do2 else None)):
+        if sigma:  # a parametric resample: every run, trained again with fresh seed noise
+            counts, factor = ones, np.exp(sigma * rng.standard_normal(len(curves)))
+        else:
+            counts, factor = np.bincount(rng.integers(0, len(curves), len(curves)), minlength=len(curves)), None
+        for k, pts in ((1, _approach1(t1, counts, names, min_runs, factor) if do1 else None),
+                       (2, _approach2(t2, counts, min_runs, factor=factor) if do2 else None)):
             if pts is None:
                 continue
             e = _exponents(pts, *keys[k][:2])
@@ -309,5 +341,23 @@ def isoflop(N, D, loss, runs=None, *, flops=None, n_buckets: int = 40, n_budgets
         settings={"n_buckets": n_buckets, "n_budgets": n_budgets, "tolerance": tolerance,
                   "min_runs": min_runs, "level": level, "seed": seed, "budgets": budget_source,
                   "budget_values": [float(v) for v in np.exp(lbudgets)],
-                  "flops": "6*N*D" if flops is None else "given"},
+                  "flops": "6*N*D" if flops is None else "given",
+                  "seed_noise": sigma, "seed_noise_source": "none" if seed_noise is None else
+                  "replicates" if seed_noise == "replicates" else "given", "seed_noise_dof": sigma_dof},
     )
+
+
+def _seed_sigma(seed_noise, curves) -> tuple[float, int]:
+    """(sigma, degrees of freedom of its estimate; 0 when given or none) from ``seed_noise``."""
+    if seed_noise is None:
+        return 0.0, 0
+    if seed_noise == "replicates":
+        sigma, dof = replicate_noise(curves)
+        if not dof:
+            raise FitError('seed_noise = "replicates" needs runs repeated at the same parameters and tokens; '
+                           "none are: give the relative seed noise as a number (e.g. 0.003)", field="seed_noise")
+        return sigma, dof
+    if isinstance(seed_noise, bool) or not isinstance(seed_noise, (int, float)) or not 0 <= seed_noise < 1:
+        raise FitError(f'expected a relative standard deviation in [0, 1) or "replicates", got {seed_noise!r}',
+                       field="seed_noise")
+    return float(seed_noise), 0

@@ -14,6 +14,7 @@
     filter = "value < 3.44"  # SQL over points columns
     min_tokens = 0
     seed = 0
+    seed_noise = 0.003       # optional: relative seed noise added to each resample, or "replicates"
 
 Both fit N_opt = k_N·C^a and D_opt = k_D·C^b to the per-budget optima (approach 2) or the
 training-curve envelope (approach 1), per group. Rows go to `law_fits` (``a_params_exponent``,
@@ -43,7 +44,7 @@ from scaling.spec import StudySpec
 
 METHODS = {"envelope": 1, "isoflop": 2}
 _KEYS = {"law", "target", "budgets", "n_budgets", "tolerance", "min_runs", "n_buckets", "n_resamples", "level",
-         "filter", "min_tokens", "seed"}
+         "filter", "min_tokens", "seed", "seed_noise"}
 # law_draws parameter names, in the order of ApproachResult.draws' columns
 DRAW_PARAMS = ("a_params_exponent", "params_log_coefficient", "b_tokens_exponent", "tokens_log_coefficient")
 FEW_BUDGETS = 3  # fewer compute values than this: the exponents rest on too little
@@ -63,6 +64,7 @@ class IsoflopPlan:
     filter: str | None = None
     min_tokens: float = 0.0
     seed: int = 0
+    seed_noise: Any = None  # relative seed noise sigma, "replicates", or None (run resamples only)
 
     def settings(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in ("law", "target")}
@@ -92,11 +94,17 @@ def _plan(raw: dict, study: str, i: int) -> IsoflopPlan:
     level = float(raw.get("level", 0.95))
     if not 0 < level < 1:
         raise SpecError(f"level must be in (0, 1), got {level}", **where)
+    noise = raw.get("seed_noise")
+    if noise is not None and noise != "replicates" and (
+            isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < 1):
+        raise SpecError(f'seed_noise must be a relative standard deviation in [0, 1) (e.g. 0.003) or "replicates", '
+                        f"got {noise!r}", study=study, field=f"fits[{i}].seed_noise")
     return IsoflopPlan(
         law=raw["law"], target=str(raw["target"]), budgets=budgets, n_budgets=int(raw.get("n_budgets", 8)),
         tolerance=float(raw.get("tolerance", 0.1)), min_runs=int(raw.get("min_runs", 3)),
         n_buckets=int(raw.get("n_buckets", 40)), n_resamples=int(raw.get("n_resamples", 1000)), level=level,
-        filter=raw.get("filter"), min_tokens=float(raw.get("min_tokens", 0.0)), seed=int(raw.get("seed", 0)))
+        filter=raw.get("filter"), min_tokens=float(raw.get("min_tokens", 0.0)), seed=int(raw.get("seed", 0)),
+        seed_noise=noise)
 
 
 def plan_isoflops(study: StudySpec) -> list[IsoflopPlan]:
@@ -214,14 +222,16 @@ def fit_isoflop(plan: IsoflopPlan, points: pl.DataFrame, runs: pl.DataFrame) -> 
             res = isoflop(arrays["params"], arrays["tokens"], arrays["y"], arrays["run"], flops=arrays["flops"],
                           n_buckets=plan.n_buckets, n_budgets=plan.n_budgets, budgets=plan.budgets,
                           tolerance=plan.tolerance, min_runs=plan.min_runs, n_resamples=plan.n_resamples,
-                          level=plan.level, seed=plan.seed, approaches=(METHODS[plan.law],))
+                          level=plan.level, seed=plan.seed, approaches=(METHODS[plan.law],),
+                          seed_noise=plan.seed_noise)
         except FitError as exc:
             fit.message = str(exc)
             out.append(fit)
             continue
         fit.result = res.approach1 if plan.law == "envelope" else res.approach2
         fit.settings = {"budget_source": res.settings["budgets"], "budget_values": res.settings["budget_values"],
-                        "n_failed": res.n_failed[METHODS[plan.law]]}
+                        "n_failed": res.n_failed[METHODS[plan.law]], "seed_noise_sigma": res.settings["seed_noise"],
+                        "seed_noise_dof": res.settings["seed_noise_dof"]}
         if fit.result is None:
             fit.message = "fewer than two compute values with a usable optimum"
         out.append(fit)
