@@ -106,6 +106,7 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
             plots[f"plot_{name}"] = image(f, f"{first.fit.law.name} fitted to {target}, with its 95% band over the "
                                              f"observed compute range: study {spec.name}, "
                                              + (f"group {group}" if group else "all runs (no groups)"))
+    warehouse.publish_plots(spec.name)
     failed = {"failed_fits": MetadataValue.md("\n".join(f"- {f.message}" for f in failures))} if failures else {}
     yield MaterializeResult(asset_key="law_fits", metadata={
         "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60),

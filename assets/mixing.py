@@ -67,6 +67,7 @@ def mixing(context: AssetExecutionContext, warehouse: Warehouse):
                                  title=f"{spec.name}: held-out mixtures, split {split} ({result.best_law})")
         meta[f"plot_mixing_{split}"] = image(f, f"{result.best_law} predicted vs actual loss per target domain on the "
                                                 f"held-out split {split!r}: study {spec.name}")
+    warehouse.publish_plots(spec.name)
     yield MaterializeResult(asset_key="mixing_laws", metadata=meta)
     yield MaterializeResult(asset_key="mixing_scores", metadata={
         "dagster/row_count": scores_t.height,

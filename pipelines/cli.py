@@ -30,8 +30,8 @@ import click
 
 def _set_env(name: str):
     def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-        if value:
-            os.environ[name] = str(Path(value).expanduser().resolve())
+        if value:  # a folder, or an object-store URL (s3://bucket/prefix) taken as given
+            os.environ[name] = value if "://" in value else str(Path(value).expanduser().resolve())
     return callback
 
 
@@ -50,7 +50,8 @@ def location_options(f):
     f = click.option("--studies", metavar="DIR", expose_value=False, callback=_set_env("SCALING_STUDIES"),
                      help="folder of study files (default: SCALING_STUDIES, else studies/ in the checkout)")(f)
     f = click.option("--warehouse", metavar="DIR", expose_value=False, callback=_set_env("SCALING_WAREHOUSE"),
-                     help="warehouse folder (default: SCALING_WAREHOUSE, else .warehouse in the checkout)")(f)
+                     help="warehouse folder, or s3://bucket/prefix (default: SCALING_WAREHOUSE, else .warehouse in the "
+                          "checkout)")(f)
     return f
 
 
@@ -193,8 +194,10 @@ def sql(query: str, fmt: str, as_csv: bool, max_rows: int) -> None:
 
     from warehouse.config import paths
 
+    from warehouse.objectstore import store_for
+
     catalog = paths().catalog
-    if not catalog.exists():
+    if not catalog.exists() and store_for(paths().lake) is None:  # a store's catalog is read from the store
         raise click.ClickException(f"no catalog yet at {catalog}; run `scaling run` first")
     fmt = "csv" if as_csv else fmt
     from warehouse.catalog import open_catalog
