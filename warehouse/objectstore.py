@@ -41,6 +41,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from fsspec.asyn import sync
+
 from scaling.errors import StorageError
 from warehouse.lake import atomic_write_json, inside_lake, read_manifest
 
@@ -192,7 +194,6 @@ class Store:
 
     def read_pointer(self, study: str) -> tuple[dict | None, str | None]:
         """The study's pointer and its ETag (None, None when the study has none)."""
-        from fsspec.asyn import sync
 
         async def get():
             resp = await self.fs._call_s3("get_object", Bucket=self.bucket, Key=self.key(self.pointer_rel(study)))
@@ -217,8 +218,8 @@ class Store:
             body = json.dumps(new, indent=1, sort_keys=True, default=str).encode()
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
             try:
-                self.fs.call_s3("put_object", Bucket=self.bucket, Key=self.key(self.pointer_rel(study)), Body=body,
-                                ContentType="application/json", **condition)
+                sync(self.fs.loop, self.fs._call_s3, "put_object", Bucket=self.bucket,
+                     Key=self.key(self.pointer_rel(study)), Body=body, ContentType="application/json", **condition)
                 return new
             except OSError as exc:
                 if not _precondition_failed(exc):
