@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,16 +24,20 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from dask.distributed import Client
+
 from helpers import copy_study, query
 from test_bad_input import GOOD, HEADER, write_log, write_study
 from warehouse.catalog import query as catalog_query
 from warehouse.catalog import store_catalog
+from pipelines.distributed import LocalDaskCluster
 from warehouse.objectstore import Store, sweep
 
 pytestmark = pytest.mark.slow
 
 KILLER = Path(__file__).with_name("kill_publish.py")
 BUCKET = "lake-bucket"
+EXAMPLES = ("example_checkpoints", "example_mixture")
 # Columns that record when a row was produced, not what it says.
 VOLATILE = {"_ingested_at"}
 
@@ -95,21 +101,27 @@ def local_tables(warehouse: Path) -> dict[str, pl.DataFrame]:
     return {n: _sorted(query(warehouse, f'SELECT * FROM "{n}"')) for n in names["table_name"].to_list()}
 
 
-def test_example_studies_in_an_object_store_equal_a_local_run(tmp_path, s3):
-    for name in ("example_checkpoints", "example_mixture"):
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, s3) -> dict[str, pl.DataFrame]:
+    """The example studies run into a local folder: the tables the object-store runs must equal.
+    --quick: fewer bootstrap refits keep the tests short; every run here uses the same (seeded) settings."""
+    tmp = tmp_path_factory.mktemp("local")
+    for name in EXAMPLES:
+        copy_study(name, tmp / "studies")
+    local = _scaling(_env(s3, tmp, str(tmp / "warehouse"), "unused"), "run", "--quick", "--no-summary")
+    assert local.returncode == 0, local.stdout + local.stderr
+    return local_tables(tmp / "warehouse")
+
+
+def test_example_studies_in_an_object_store_equal_a_local_run(tmp_path, s3, local_run):
+    for name in EXAMPLES:
         copy_study(name, tmp_path / "studies")
     url = f"s3://{BUCKET}/examples"
-    # --quick: fewer bootstrap refits keep the test short; both runs use the same (seeded) settings
-    with ThreadPoolExecutor(2) as pool:
-        in_store = pool.submit(_scaling, _env(s3, tmp_path, url, "copy1"), "run", "--quick")
-        local = pool.submit(_scaling, _env(s3, tmp_path, str(tmp_path / "local"), "unused"), "run", "--quick",
-                            "--no-summary")
-        in_store, local = in_store.result(), local.result()
+    in_store = _scaling(_env(s3, tmp_path, url, "copy1"), "run", "--quick")
     assert in_store.returncode == 0, in_store.stdout + in_store.stderr
-    assert local.returncode == 0, local.stdout + local.stderr
     assert "Summary (2 studies" in in_store.stdout  # the summary reads the store's committed state
 
-    got, want = store_tables(url), local_tables(tmp_path / "local")
+    got, want = store_tables(url), local_run
     assert sorted(got) == sorted(want)
     for name in want:
         assert want[name].height or name in ("quarantine", "isoflop_optima", "crossovers"), name
@@ -223,3 +235,60 @@ def test_an_ingest_killed_before_any_write_to_the_store_leaves_the_previous_tabl
     assert set(sweep(store, "toy", ptr, older_than=0)) == strays
     assert _counts(url) == NEW
     shutil.rmtree(tmp_path / "template", ignore_errors=True)
+
+
+class OwnWorkingCopies(LocalDaskCluster):
+    """A local Dask cluster whose processes each get their own environment: here, their own working copy."""
+
+    def __init__(self, workers: int, folder: Path, env_of):
+        self.env_of = env_of
+        super().__init__(workers, folder, env_of("scheduler"))
+
+    def _start(self, name: str, args: list[str]) -> subprocess.Popen:
+        with open(self.folder / f"{name}.log", "w") as log:
+            return subprocess.Popen([sys.executable, "-m", "dask", *args], env=self.env_of(name), stdout=log,
+                                    stderr=subprocess.STDOUT)
+
+
+def test_dask_workers_with_their_own_working_copies_and_a_worker_killed_mid_step(tmp_path, s3, local_run):
+    """Two Dask workers, each with its own working copy of the store (as on two machines): the study's steps
+    see each other's commits only through the store. The worker running `fits` is killed; Dask reruns the
+    step on the other worker, which pulls the committed state, and the tables equal a local run."""
+    copy_study("example_checkpoints", tmp_path / "studies")
+    url = f"s3://{BUCKET}/dask"
+    (tmp_path / "dask").mkdir()
+    home = str(tmp_path / "driver_home")  # the Dagster instance is shared; the working copies are not
+    cluster = OwnWorkingCopies(2, tmp_path / "dask", lambda name: {**_env(s3, tmp_path, url, name),
+                                                                  "DAGSTER_HOME": home})
+    client, run = Client(cluster.address, timeout=60), None
+    try:
+        run = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--executor", "dask", "--dask-scheduler",
+                                cluster.address, "--quick", "--no-summary", "--no-report"],
+                               env=_env(s3, tmp_path, url, "driver"), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        victim, deadline = None, time.time() + 600
+        while victim is None and run.poll() is None and time.time() < deadline:
+            victim = next((address for address, keys in client.processing().items()
+                           if any(str(k).startswith("all_studies_dask.fits") for k in keys)), None)
+            time.sleep(0.2)
+        assert victim is not None, "the fits step never started on a worker"
+        pid = client.run(os.getpid, workers=[victim])[victim]
+        time.sleep(1.0)  # inside the step: its bootstrap refits take seconds
+        os.kill(pid, signal.SIGKILL)
+        out, _ = run.communicate(timeout=900)
+        assert run.returncode == 0, out
+        assert "FAILED" not in out
+    finally:
+        if run is not None and run.poll() is None:
+            run.kill()
+        client.close()
+        cluster.close()
+
+    # both working copies took part, and every partition the pointer lists is whole and as a local run's
+    assert all((tmp_path / f"worker{i}" / "lake" / "_state" / "study=example_checkpoints").is_dir() for i in (0, 1))
+    got = store_tables(url)
+    for name, want in local_run.items():
+        want = want.filter(pl.col("study") == "example_checkpoints")
+        if name == "raw":  # the local raw view also has the other study's source columns (null here)
+            want = want.select([c for c in want.columns if c in got[name].columns])
+        assert_frame_equal(got[name], want)
