@@ -57,9 +57,13 @@ def location_options(f):
 
 def _configure() -> Path:
     """The warehouse root, with DAGSTER_HOME defaulting to a folder inside it."""
+    from scaling.errors import StorageError
     from warehouse.config import warehouse_root
 
-    root = warehouse_root()
+    try:
+        root = warehouse_root()
+    except StorageError as exc:  # e.g. an object-store URL of an unsupported kind
+        raise click.ClickException(str(exc)) from None
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(root / "dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
@@ -170,8 +174,10 @@ def report(study: tuple[str, ...], out: Path | None) -> None:
     from pipelines.reports import write_reports
 
     from warehouse.config import paths
+    from warehouse.objectstore import store_for
 
-    if not paths().catalog.exists():
+    # an object-store warehouse's catalog is built from the store when the reports are written
+    if not paths().catalog.exists() and store_for(paths().lake) is None:
         raise click.ClickException(f"no catalog yet at {paths().catalog}; run `scaling run` first")
     for path in write_reports(root, names, out=out):
         click.echo(str(path))

@@ -161,12 +161,6 @@ class Store:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def put_bytes(self, rel: str, data: bytes) -> None:
-        try:
-            self.fs.pipe_file(self.path(rel), data)
-        except OSError as exc:
-            raise self._error(f"write {rel}", exc) from None
-
     def delete(self, rels: list[str]) -> None:
         if rels:
             try:

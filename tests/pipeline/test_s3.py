@@ -33,8 +33,6 @@ from warehouse.catalog import store_catalog
 from pipelines.distributed import LocalDaskCluster
 from warehouse.objectstore import Store, sweep
 
-pytestmark = pytest.mark.slow
-
 KILLER = Path(__file__).with_name("kill_publish.py")
 BUCKET = "lake-bucket"
 EXAMPLES = ("example_checkpoints", "example_mixture")
@@ -101,6 +99,27 @@ def local_tables(warehouse: Path) -> dict[str, pl.DataFrame]:
     return {n: _sorted(query(warehouse, f'SELECT * FROM "{n}"')) for n in names["table_name"].to_list()}
 
 
+def test_two_commits_to_one_pointer_at_once_both_survive(s3):
+    """The pointer PUT is conditional on the ETag it read: a writer that lost the race re-reads the pointer
+    and applies its change again, so neither of two concurrent commits to one study is lost."""
+    url = f"s3://{BUCKET}/race"
+    mine, theirs = Store(url), Store(url)  # two writers, as on two machines
+    attempts = []
+
+    def add_fits(ptr: dict) -> dict:
+        attempts.append(ptr["commit"].get("ingest"))
+        if len(attempts) == 1:  # between this writer's read and its PUT, the other one commits
+            theirs.update("s", lambda p: {**p, "commit": {"ingest": "mixing"},
+                                          "files": {**p["files"], "mixing_laws/study=s/data.parquet": {"key": "m"}}})
+        ptr["files"]["law_fits/study=s/data.parquet"] = {"key": "f"}
+        return ptr
+
+    mine.update("s", add_fits)
+    assert attempts == [None, "mixing"]  # the first PUT was refused, the second saw the other commit
+    files = mine.read_pointer("s")[0]["files"]
+    assert files == {"mixing_laws/study=s/data.parquet": {"key": "m"}, "law_fits/study=s/data.parquet": {"key": "f"}}
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory, s3) -> dict[str, pl.DataFrame]:
     """The example studies run into a local folder: the tables the object-store runs must equal.
@@ -113,6 +132,7 @@ def local_run(tmp_path_factory, s3) -> dict[str, pl.DataFrame]:
     return local_tables(tmp / "warehouse")
 
 
+@pytest.mark.slow
 def test_example_studies_in_an_object_store_equal_a_local_run(tmp_path, s3, local_run):
     for name in EXAMPLES:
         copy_study(name, tmp_path / "studies")
@@ -180,6 +200,7 @@ def _counts(url: str) -> dict[str, int]:
         con.close()
 
 
+@pytest.mark.slow
 def test_an_ingest_killed_before_any_write_to_the_store_leaves_the_previous_tables(tmp_path, s3):
     studies = write_study(tmp_path)
     write_log(studies, "a.csv", [HEADER, *GOOD])
@@ -250,6 +271,7 @@ class OwnWorkingCopies(LocalDaskCluster):
                                     stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow
 def test_dask_workers_with_their_own_working_copies_and_a_worker_killed_mid_step(tmp_path, s3, local_run):
     """Two Dask workers, each with its own working copy of the store (as on two machines): the study's steps
     see each other's commits only through the store. The worker running `fits` is killed; Dask reruns the
