@@ -199,7 +199,6 @@ def sql(query: str, fmt: str, as_csv: bool, max_rows: int) -> None:
     import duckdb
 
     from warehouse.config import paths
-
     from warehouse.objectstore import store_for
 
     catalog = paths().catalog

@@ -273,11 +273,17 @@ class OwnWorkingCopies(LocalDaskCluster):
 
 @pytest.mark.slow
 def test_dask_workers_with_their_own_working_copies_and_a_worker_killed_mid_step(tmp_path, s3, local_run):
-    """Two Dask workers, each with its own working copy of the store (as on two machines): the study's steps
-    see each other's commits only through the store. The worker running `fits` is killed; Dask reruns the
-    step on the other worker, which pulls the committed state, and the tables equal a local run."""
+    """Two Dask workers, each with its own working copy of the store (as on two machines): a step sees what
+    earlier steps committed only through the store. The study is ingested first (a plain run: a quick run
+    leaves its fits unrecorded), then its fits and forecasts run on the cluster; the worker running `fits`
+    is killed, Dask reruns the step on the other worker, which pulls the committed state, and the tables
+    equal a local run."""
     copy_study("example_checkpoints", tmp_path / "studies")
     url = f"s3://{BUCKET}/dask"
+    seed = _scaling(_env(s3, tmp_path, url, "seed"), "run", "--quick", "--no-summary", "--no-report")
+    assert seed.returncode == 0, seed.stdout + seed.stderr
+    before = Store(url).read_pointer("example_checkpoints")[0]["files"]
+
     (tmp_path / "dask").mkdir()
     home = str(tmp_path / "driver_home")  # the Dagster instance is shared; the working copies are not
     cluster = OwnWorkingCopies(2, tmp_path / "dask", lambda name: {**_env(s3, tmp_path, url, name),
@@ -286,8 +292,8 @@ def test_dask_workers_with_their_own_working_copies_and_a_worker_killed_mid_step
     try:
         run = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "run", "--executor", "dask", "--dask-scheduler",
                                 cluster.address, "--quick", "--no-summary", "--no-report"],
-                               env=_env(s3, tmp_path, url, "driver"), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+                               env={**_env(s3, tmp_path, url, "driver"), "DAGSTER_HOME": home},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         victim, deadline = None, time.time() + 600
         while victim is None and run.poll() is None and time.time() < deadline:
             victim = next((address for address, keys in client.processing().items()
@@ -299,15 +305,20 @@ def test_dask_workers_with_their_own_working_copies_and_a_worker_killed_mid_step
         os.kill(pid, signal.SIGKILL)
         out, _ = run.communicate(timeout=900)
         assert run.returncode == 0, out
-        assert "FAILED" not in out
+        assert "running example_checkpoints (fits, forecasts)" in out and "FAILED" not in out, out
     finally:
         if run is not None and run.poll() is None:
             run.kill()
         client.close()
         cluster.close()
 
-    # both working copies took part, and every partition the pointer lists is whole and as a local run's
-    assert all((tmp_path / f"worker{i}" / "lake" / "_state" / "study=example_checkpoints").is_dir() for i in (0, 1))
+    # the rerun on the other working copy committed new versions of the fit tables ...
+    after = Store(url).read_pointer("example_checkpoints")[0]["files"]
+    fits = "law_fits/study=example_checkpoints/data.parquet"
+    assert after[fits]["key"] != before[fits]["key"]
+    assert {t: e["key"] for t, e in after.items() if t.startswith(("runs/", "points/", "raw/"))} == \
+        {t: e["key"] for t, e in before.items() if t.startswith(("runs/", "points/", "raw/"))}
+    # ... and every partition the pointer lists is whole and as a local run's
     got = store_tables(url)
     for name, want in local_run.items():
         want = want.filter(pl.col("study") == "example_checkpoints")
