@@ -13,7 +13,7 @@ from dagster import ConfigurableResource, DynamicPartitionsDefinition
 
 from scaling.errors import ScalingError, SpecError
 from scaling.spec import StudySpec, discover_studies, load_study
-from warehouse import config
+from warehouse import config, objectstore
 from warehouse.catalog import ensure_catalog
 from warehouse.config import WarehousePaths
 from warehouse.ingest import recover
@@ -90,6 +90,7 @@ class Warehouse(ConfigurableResource):
         found = self.scan()
         if study in found.files:
             spec = load_study(found.files[study], data_roots=self.allowed_data_roots)
+            self.pull(spec.name)  # an object-store warehouse: start from the study's committed state
             recover(self.paths.lake, spec.name)  # finish a switch a killed run may have left half done
             return spec
         dup = [problem for problem in found.invalid.values() if f"study name {study!r}" in problem]
@@ -102,6 +103,18 @@ class Warehouse(ConfigurableResource):
         invalid = "; ".join(f"{file}: {problem}" for file, problem in sorted(found.invalid.items()))
         raise SpecError(f"no study named {study!r} in {self.studies_dir.name}/ (found {sorted(found.files)})"
                         + (f"; invalid study files: {invalid}" if invalid else ""))
+
+    def pull(self, study: str) -> None:
+        """Bring the study's working copy up to the object store's pointer (nothing for a local warehouse)."""
+        objectstore.pull(self.paths.lake, study)
+
+    def pull_all(self) -> None:
+        """Bring every study's working copy up to the object store (nothing for a local warehouse)."""
+        objectstore.pull_all(self.paths.lake)
+
+    def publish_plots(self, study: str) -> None:
+        """Publish the plots a step wrote to the object store (nothing for a local warehouse)."""
+        objectstore.publish_plots(self.paths.root, study)
 
     def refresh_catalog(self) -> bool:
         p = self.paths

@@ -127,6 +127,7 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
         f = observational_figure(folder / f"{name}.png", obs, spec.name)
         obs_meta[f"plot_{name}"] = image(f, f"Observational scaling law: capability vs compute per family and the "
                                             f"sigmoid link to {obs_spec['target']}: study {spec.name}")
+    warehouse.publish_plots(spec.name)
     failed = {"failed_fits": MetadataValue.md("\n".join(f"- {f.message}" for f in failures))} if failures else {}
     yield MaterializeResult(asset_key="law_fits", metadata={
         "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60),

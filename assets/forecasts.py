@@ -65,6 +65,7 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
 
     plots = {f.name: image(f.path, f.caption) for f in study_figures(
         p.plots / spec.name, spec.name, points, runs, table, backtests, summary)}
+    warehouse.publish_plots(spec.name)
     headline = table.filter(pl.col("recommended") & (pl.col("kind") == "compute_optimal")).select(
         "law", "target", "flops", "params", "tokens", "tokens_per_param", "predicted", "ci_low", "ci_high",
         "extrapolation")

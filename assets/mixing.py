@@ -72,6 +72,7 @@ def mixing(context: AssetExecutionContext, warehouse: Warehouse):
         meta[f"plot_mixing_nested_{target}"] = image(
             f, f"step law per run -> size law per mixture -> {nested.law.name} at {nested.target_params:.3g} params "
                f"and {nested.target_steps:.3g} steps, target {target}: study {spec.name}")
+    warehouse.publish_plots(spec.name)
     yield MaterializeResult(asset_key="mixing_laws", metadata=meta)
     yield MaterializeResult(asset_key="mixing_scores", metadata={
         "dagster/row_count": scores_t.height,

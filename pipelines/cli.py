@@ -30,8 +30,8 @@ import click
 
 def _set_env(name: str):
     def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-        if value:
-            os.environ[name] = str(Path(value).expanduser().resolve())
+        if value:  # a folder, or an object-store URL (s3://bucket/prefix) taken as given
+            os.environ[name] = value if "://" in value else str(Path(value).expanduser().resolve())
     return callback
 
 
@@ -50,15 +50,20 @@ def location_options(f):
     f = click.option("--studies", metavar="DIR", expose_value=False, callback=_set_env("SCALING_STUDIES"),
                      help="folder of study files (default: SCALING_STUDIES, else studies/ in the checkout)")(f)
     f = click.option("--warehouse", metavar="DIR", expose_value=False, callback=_set_env("SCALING_WAREHOUSE"),
-                     help="warehouse folder (default: SCALING_WAREHOUSE, else .warehouse in the checkout)")(f)
+                     help="warehouse folder, or s3://bucket/prefix (default: SCALING_WAREHOUSE, else .warehouse in the "
+                          "checkout)")(f)
     return f
 
 
 def _configure() -> Path:
     """The warehouse root, with DAGSTER_HOME defaulting to a folder inside it."""
+    from scaling.errors import StorageError
     from warehouse.config import warehouse_root
 
-    root = warehouse_root()
+    try:
+        root = warehouse_root()
+    except StorageError as exc:  # e.g. an object-store URL of an unsupported kind
+        raise click.ClickException(str(exc)) from None
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(root / "dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
@@ -169,8 +174,10 @@ def report(study: tuple[str, ...], out: Path | None) -> None:
     from pipelines.reports import write_reports
 
     from warehouse.config import paths
+    from warehouse.objectstore import store_for
 
-    if not paths().catalog.exists():
+    # an object-store warehouse's catalog is built from the store when the reports are written
+    if not paths().catalog.exists() and store_for(paths().lake) is None:
         raise click.ClickException(f"no catalog yet at {paths().catalog}; run `scaling run` first")
     for path in write_reports(root, names, out=out):
         click.echo(str(path))
@@ -192,9 +199,10 @@ def sql(query: str, fmt: str, as_csv: bool, max_rows: int) -> None:
     import duckdb
 
     from warehouse.config import paths
+    from warehouse.objectstore import store_for
 
     catalog = paths().catalog
-    if not catalog.exists():
+    if not catalog.exists() and store_for(paths().lake) is None:  # a store's catalog is read from the store
         raise click.ClickException(f"no catalog yet at {catalog}; run `scaling run` first")
     fmt = "csv" if as_csv else fmt
     from warehouse.catalog import open_catalog

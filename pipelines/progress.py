@@ -158,6 +158,7 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
 
     t0 = time.time()
     warehouse = Warehouse()
+    warehouse.pull_all()  # an object-store warehouse: plan from its committed state
     found = warehouse.scan()
     invalid = report_invalid(found, only)
     names = sorted(found.files) if not only else [n for n in only if n in found.files]
@@ -196,6 +197,7 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
     elif todo:
         outcomes = _run(todo, plans, quiet, parallel, multiprocess, quick, show)
     failed = [o.study for o in outcomes if not o.success]
+    warehouse.pull_all()  # steps may have run in other processes or machines
     warehouse.refresh_catalog()
     if summary:
         from pipelines.summary import summary_lines

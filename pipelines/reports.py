@@ -7,7 +7,8 @@ Layout (default ``<warehouse>/reports``)::
     <study>.md                 the same in Markdown, with its plots beside it
     plots/<study>/<plot>.png
 
-Every file is written aside and renamed into place, so a reader never sees half a report.
+Every file is written aside and renamed into place, so a reader never sees half a report. In an
+object-store warehouse the reports are also uploaded to ``reports/`` in the store (one PUT per file).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from scaling.report import render_html, render_index, render_markdown
+from warehouse import objectstore
+from warehouse.catalog import ensure_catalog
 from warehouse.config import paths as warehouse_paths
 from warehouse.report_data import read_study_report, report_dir
 
@@ -48,8 +51,13 @@ def _description(study: str) -> str:
 def write_reports(root: Path, studies: list[str], out: Path | None = None) -> list[Path]:
     """Write the HTML and Markdown report of each study; return the HTML paths (index last)."""
     p = warehouse_paths(root)
+    store = objectstore.store_for(p.lake)
+    if store is not None:  # an object-store warehouse: report its committed state, plots included
+        objectstore.pull_all(p.lake)
+        ensure_catalog(p.catalog, p.lake)
     if not p.catalog.exists():
         return []
+    publish = store is not None and out is None  # the reports go to the store too, beside its lake
     out = Path(out) if out is not None else report_dir(p)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     written, entries = [], []
@@ -71,4 +79,8 @@ def write_reports(root: Path, studies: list[str], out: Path | None = None) -> li
         if other.stem != "index" and other.stem not in existing and (out / f"{other.stem}.md").exists():
             entries.append((other.stem, "", other.name, f"{other.stem}.md"))
     written.append(_write(out / "index.html", render_index(sorted(entries))))
+    if publish:
+        objectstore.publish_files(p.root, sorted(f for f in out.rglob("*") if f.is_file() and f.name != "index.html"
+                                         and not f.name.startswith("."))
+                                  + [out / "index.html"])
     return written

@@ -139,6 +139,7 @@ def execute_study(plan: StudyPlan, run_id: str | None = None, multiprocess: bool
     quick = bool(tags and tags.get("scaling/quick"))
     # a quick first look (fewer refits) is never recorded: the next full run computes the fits again
     done = [s for s in outcome.done if not (quick and s in QUICK_STEPS)]
+    warehouse.pull(plan.study)  # the steps may have committed from other processes or machines
     record_steps(spec, warehouse.paths, done, plan)
     return outcome
 

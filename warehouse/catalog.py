@@ -51,10 +51,15 @@ def _rel(lake: Path, root: Path) -> str:
 
 
 def _view_sql(lake: Path, root: Path, table: Table) -> str:
+    glob = _quote(f"{_rel(lake, root)}/{table.name}/study=*/data.parquet") if _files(lake, table.name) else None
+    return _table_view(table, glob)
+
+
+def _table_view(table: Table, files: str | None) -> str:
+    """The view of a table over `files` (a glob or a list, as SQL), or an empty typed view."""
     cols = ", ".join(f'"{c.name}"' for c in table.columns)
-    if _files(lake, table.name):
-        glob = _quote(f"{_rel(lake, root)}/{table.name}/study=*/data.parquet")
-        return (f"CREATE VIEW {table.name} AS SELECT {cols} FROM read_parquet({glob}, "
+    if files:
+        return (f"CREATE VIEW {table.name} AS SELECT {cols} FROM read_parquet({files}, "
                 f"hive_partitioning = true, hive_types = {{'study': VARCHAR}}, union_by_name = true)")
     typed = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in table.columns)
     return f"CREATE VIEW {table.name} AS SELECT {typed} WHERE false"
@@ -63,8 +68,11 @@ def _view_sql(lake: Path, root: Path, table: Table) -> str:
 def _raw_view_sql(lake: Path, root: Path) -> str | None:
     if not _files(lake, "raw"):
         return None
-    glob = _quote(f"{_rel(lake, root)}/raw/study=*/source=*/data.parquet")
-    return (f"CREATE VIEW {RAW_VIEW} AS SELECT * FROM read_parquet({glob}, hive_partitioning = true, "
+    return _raw_view(_quote(f"{_rel(lake, root)}/raw/study=*/source=*/data.parquet"))
+
+
+def _raw_view(files: str) -> str:
+    return (f"CREATE VIEW {RAW_VIEW} AS SELECT * FROM read_parquet({files}, hive_partitioning = true, "
             f"hive_types = {{'study': VARCHAR, 'source': VARCHAR}}, union_by_name = true)")
 
 
@@ -160,11 +168,38 @@ def connect(catalog: Path, *, read_only: bool = True) -> duckdb.DuckDBPyConnecti
     return duckdb.connect(str(catalog), read_only=read_only, config={"file_search_path": str(catalog.parent)})
 
 
+def store_catalog(store) -> duckdb.DuckDBPyConnection:
+    """The catalog of an object-store warehouse (`warehouse.objectstore`), read from the store itself: an
+    in-memory database whose views list the partition files the studies' pointers name, read through an
+    fsspec filesystem registered with DuckDB (read-only: nothing can be written through it). The pointers
+    are read once, so the views are one consistent state of every study."""
+    from warehouse.objectstore import pointer_files, read_only_filesystem
+
+    files = pointer_files(store)
+    # no extension downloads: the store is read through the registered filesystem, not httpfs
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    con.register_filesystem(read_only_filesystem(store))
+    for table in TABLES.values():
+        listed = files.get(table.name)
+        con.execute(_table_view(table, "[" + ", ".join(map(_quote, listed)) + "]" if listed else None))
+        for sql in _comments(table):
+            con.execute(sql)
+    if files.get("raw"):
+        con.execute(_raw_view("[" + ", ".join(map(_quote, files["raw"])) + "]"))
+        con.execute(f"COMMENT ON VIEW {RAW_VIEW} IS {_quote(RAW_DOC)}")
+    return con
+
+
 def open_catalog(catalog: Path, lake: Path) -> duckdb.DuckDBPyConnection:
     """What `scaling sql` opens: finish any switch a killed run left half done, bring the views up to
-    date when the warehouse is writable, and connect read-only."""
+    date when the warehouse is writable, and connect read-only. For an object-store warehouse, the
+    catalog read from the store's pointers (`store_catalog`)."""
     from warehouse.ingest import recover_all
+    from warehouse.objectstore import store_for
 
+    store = store_for(lake)
+    if store is not None:
+        return store_catalog(store)
     try:
         recover_all(lake)
         ensure_catalog(catalog, lake)

@@ -5,6 +5,9 @@ Both default to folders inside the checkout and move with one environment variab
 ``SCALING_STUDIES`` (the folder of study TOML files). Study files read only inside the studies
 folder and the data roots listed in ``SCALING_DATA_ROOTS`` (folders separated by ``os.pathsep``,
 ``:`` on POSIX; the CLI's ``--data-root`` adds to it).
+
+``SCALING_WAREHOUSE=s3://bucket/prefix`` puts the warehouse in an object store (`warehouse.objectstore`);
+the paths below are then those of its local working copy (``SCALING_WAREHOUSE_CACHE``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,12 @@ class WarehousePaths:
 
 
 def warehouse_root(value: str | os.PathLike | None = None) -> Path:
+    """The warehouse folder; for an object-store warehouse (``s3://bucket/prefix``), its local working copy."""
     raw = value or os.environ.get("SCALING_WAREHOUSE") or _default_base() / ".warehouse"
+    if isinstance(raw, str) and "://" in raw:
+        from warehouse.objectstore import working_copy
+
+        return working_copy(raw)
     return Path(raw).expanduser().resolve()
 
 

@@ -23,6 +23,11 @@ last of the two commits raw and normalized tables together. So when normalizatio
 data, nothing is committed and `raw` keeps its previous version like `runs` and `points` do. The
 commit record also holds each source's manifest (file hashes and spec), which decides whether a
 source changed; no state lives inside the table folders.
+
+When the lake is the working copy of an object-store warehouse (`warehouse.objectstore`), each of these
+state changes is made first in the store: the staged files are uploaded under fresh keys and the
+study's pointer object is switched (a conditional PUT, the commit point there), and then the working copy
+is made to match the pointer. Staging, the lock and everything a step reads stay local.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from typing import Any, Iterator
 
 import polars as pl
 
+from warehouse import objectstore
 from warehouse.inputs import RECORDS
 from warehouse.lake import (
     _storage_error,
@@ -149,6 +155,12 @@ def recover_all(lake: Path) -> list[str]:
 
 def _commit(lake: Path, study: str, ingest: str, ops: dict[str, str | None], extra: dict[str, Any]) -> None:
     """Commit point and switch (caller holds the study lock)."""
+    store = objectstore.store_for(lake)
+    if store is not None:  # upload, switch the store's pointer, then mirror it here
+        entries = objectstore.upload_staged(store, lake, study, ingest, ops)
+        objectstore.commit(store, lake, study, ingest, entries, extra)
+        shutil.rmtree(state_dir(lake, study) / "staging" / ingest, ignore_errors=True)
+        return
     record = {**committed(lake, study), **extra, "ingest": ingest,
               "committed_at": datetime.now(timezone.utc).isoformat(),
               "switch": [[staged, target] for target, staged in sorted(ops.items())]}
@@ -238,6 +250,9 @@ def begin_ingest(lake: Path, study: str) -> Staged:
         for old in (staging.iterdir() if staging.is_dir() else []):
             if old.stat().st_mtime < stale:
                 shutil.rmtree(old, ignore_errors=True)
+        store = objectstore.store_for(lake)
+        if store is not None:  # the store forgets the earlier pending ingest too
+            objectstore.begin_pending(store, lake, study)
     staged = Staged(lake, study, _new_id())
     staged.folder.mkdir(parents=True, exist_ok=True)
     return staged
@@ -259,6 +274,11 @@ def land_pending(staged: Staged, manifests: dict[str, dict], study_file: str | N
             return
         record = {"ingest": staged.ingest, "ops": staged.ops, "raw": manifests, "parts": [], "file": study_file,
                   "expect": sorted(expect)}
+        store = objectstore.store_for(staged.lake)
+        if store is not None:
+            entries = objectstore.upload_staged(store, staged.lake, staged.study, staged.ingest, staged.ops)
+            objectstore.set_pending(store, staged.lake, staged.study, record, entries)
+            return
         atomic_write_json(record, state_dir(staged.lake, staged.study) / "pending.json")
 
 
@@ -288,6 +308,14 @@ def ingest_part(lake: Path, study: str, part: str) -> Iterator[Staged]:
             yield own
         return
     yield staged
+    store = objectstore.store_for(lake)
+    if store is not None:
+        with study_lock(lake, study):
+            entries = objectstore.upload_staged(store, lake, study, staged.ingest, staged.ops)
+            staged.committed = objectstore.add_part(store, lake, study, staged.ingest, part, entries, INGEST_PARTS)
+        if staged.committed:
+            shutil.rmtree(staged.folder, ignore_errors=True)
+        return
     with study_lock(lake, study):
         now = pending(lake, study)
         if now is None or now["ingest"] != staged.ingest:
@@ -320,8 +348,12 @@ def remove_study(lake: Path, study: str) -> list[str]:
     recover(lake, study)
     files = [f for f in lake.glob(f"*/study={study}/**/data.parquet") if f.relative_to(lake).parts[0] != STATE]
     tables = sorted({f.relative_to(lake).parts[0] for f in files})
+    store = objectstore.store_for(lake)
     with study_lock(lake, study):
-        _commit(lake, study, _new_id(), {_rel(lake, f): None for f in files}, {})
+        if store is not None:  # the pointer goes first: readers of the store stop seeing the study
+            objectstore.remove(store, lake, study)
+        else:
+            _commit(lake, study, _new_id(), {_rel(lake, f): None for f in files}, {})
     for t in tables:
         shutil.rmtree(lake / t / f"study={study}", ignore_errors=True)
     shutil.rmtree(state_dir(lake, study), ignore_errors=True)

@@ -11,7 +11,8 @@ warehouse keeps ``lake/_inputs/study=<study>/<step>.json`` with
 A step whose current input hash equals the recorded one and whose outputs are still exactly as it
 left them holds nothing stale, so `scaling run` skips it. A record is written only after the step
 succeeded (and its blocking checks passed), atomically, so a failed or interrupted run leaves the
-step stale and it runs again.
+step stale and it runs again. In an object-store warehouse the records also live in the study's
+pointer (`warehouse.objectstore`), so every working copy sees them.
 """
 
 from __future__ import annotations
@@ -57,11 +58,17 @@ def read_record(lake: Path, study: str, step: str) -> dict | None:
 
 
 def write_record(lake: Path, study: str, step: str, input_hash: str, tables: tuple[str, ...]) -> None:
-    atomic_write_json({"input_hash": input_hash, "outputs": output_fingerprint(lake, study, tables)},
-                      record_path(lake, study, step))
+    from warehouse.objectstore import put_record
+
+    record = {"input_hash": input_hash, "outputs": output_fingerprint(lake, study, tables)}
+    put_record(lake, study, step, record)
+    atomic_write_json(record, record_path(lake, study, step))
 
 
 def drop_record(lake: Path, study: str, step: str) -> None:
+    from warehouse.objectstore import put_record
+
+    put_record(lake, study, step, None)
     record_path(lake, study, step).unlink(missing_ok=True)
 
 
