@@ -23,7 +23,7 @@ from scaling.normalize.mapping import (Problems, columns_of, metric_columns, nee
                                        run_expr)
 from scaling.normalize.derive import with_extracted
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
-from scaling.normalize.schedule import checkpoint_position, run_schedule
+from scaling.normalize.schedule import checkpoint_position, peak_positions, run_schedule
 from scaling.normalize.units import bits_per_byte_expr, flops_accelerator, flops_params, to_nats_expr
 from scaling.spec import LOSS_UNITS, RUN_METADATA, SourceSpec, StudySpec, unit_of
 
@@ -77,6 +77,10 @@ def _add_by_column(problems: Problems, rows: pl.DataFrame, reason: pl.Expr) -> N
     rows = rows.sort("_file", "_row", "metric")
     for column in rows["_column"].unique(maintain_order=True).to_list():
         problems.add(rows.filter(pl.col("_column") == column), column, reason)
+
+
+def _with_peaks(schedule: pl.DataFrame, peaks: pl.DataFrame) -> pl.DataFrame:
+    return schedule.join(peaks, on="_run", how="left")
 
 
 def _flags(lazy: pl.LazyFrame, masks: list[pl.Expr]) -> list[bool]:
@@ -287,7 +291,8 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     logged = pl.col("_tokens") if "tokens" in parsed_cols else None
     groups, order, early = pl.collect_all([
         ordered.group_by("_run", "metric").agg(
-            *[(pl.col("_ord").filter(*keep) if keep else pl.col("_ord")).min().alias(name) for name, keep in kept],
+            *[(pl.when(*keep).then(pl.col("_ord")) if keep else pl.col("_ord")).min().alias(name)
+              for name, keep in kept],
             *[mask.any().alias(f"_v{i}") for i, (mask, _) in enumerate(value_checks)],
             *([logged.max().alias("_last")] if logged is not None else [])),
         ordered.select(*_keys_increase(pre_key),
@@ -344,12 +349,14 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
 
     no_tokens = pl.col("tokens").is_null()
     if not applied and not order["_unlogged"][0]:
-        schedule = early.with_columns(pl.col("_run").cast(run_enum))
+        schedule = _with_peaks(early, _collect(peak_positions(ordered, logged, lr_col, early)))
+        schedule = schedule.with_columns(pl.col("_run").cast(run_enum))
         last = groups.select(pl.col("_run").cast(run_enum), pl.col("metric").cast(metric_enum), "_last")
         missing = False
     else:
         schedule, last, missing = pl.collect_all([*per_run(points), points.select(no_tokens.any())],
                                                  engine="streaming")
+        schedule = _with_peaks(schedule, _collect(peak_positions(points, order_by, lr_col, schedule)))
         missing = missing.item()
     changed = False
     if missing:
@@ -371,6 +378,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
                                       how="anti"), True
     if changed:  # rows were set aside: the schedules and last points of what is left
         schedule, last = pl.collect_all(per_run(points), engine="streaming")
+        schedule = _with_peaks(schedule, _collect(peak_positions(points, order_by, lr_col, schedule)))
 
     # Compute under the study's convention from N and D; a logged FLOPs count is taken as it is
     # (never plus the attention term, which a logged total already holds) when N or D is missing.
