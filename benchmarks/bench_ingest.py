@@ -79,7 +79,8 @@ else:
         finally:
             result.cleanup()
 seconds = time.perf_counter() - t0
-out = {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+usage = resource.getrusage(resource.RUSAGE_SELF)
+out = {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}
 if which != "duckdb":
     out.update(land_seconds=land, land_peak_rss_mb=land_rss)
     shutil.rmtree(folder / "lake")
@@ -127,10 +128,13 @@ def main() -> None:
         # the ratio of medians, and the median of the per-repeat ratios (each pair ran back to back)
         paired = {k: statistics.median(d["seconds"] / o[f"{k}_seconds" if k == "land" else "seconds"]
                                        for d, o in zip(runs["duckdb"], runs["ours"])) for k in ("land", "ours")}
-        print(f"\n| {args.rows:,} rows | rows/s (median of {args.repeats}) | vs DuckDB | peak RSS |")
-        print("|---|---|---|---|")
+        cpu = {k: statistics.median(r["cpu_seconds"] for r in v) for k, v in runs.items()}
+        print(f"\n| {args.rows:,} rows | rows/s (median of {args.repeats}) | vs DuckDB | peak RSS | CPU seconds |")
+        print("|---|---|---|---|---|")
         for k in ("duckdb", "land", "ours"):
-            print(f"| {LABELS[k]} | {args.rows / med[k]:,.0f} | {med['duckdb'] / med[k]:.2f}x | {peak[k]:,.0f} MB |")
+            print(f"| {LABELS[k]} | {args.rows / med[k]:,.0f} | {med['duckdb'] / med[k]:.2f}x | {peak[k]:,.0f} MB | "
+                  f"{cpu[k]:.1f} |" if k in cpu else
+                  f"| {LABELS[k]} | {args.rows / med[k]:,.0f} | {med['duckdb'] / med[k]:.2f}x | {peak[k]:,.0f} MB | |")
         print(f"\nmedian of per-repeat ratios: land {paired['land']:.2f}x, land+normalize {paired['ours']:.2f}x")
         for k, path in (("land", "land"), ("ours", "land+normalize")):
             print(f"RESULT path={path} rows={args.rows} ratio_vs_duckdb={med['duckdb'] / med[k]:.2f} "

@@ -289,16 +289,13 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     # When every point logs its tokens, they are the tokens (nothing is derived from run metadata): each
     # run's schedule and each run x metric's last point come from this pass too.
     logged = pl.col("_tokens") if "tokens" in parsed_cols else None
-    groups, order, early = pl.collect_all([
-        ordered.group_by("_run", "metric").agg(
-            *[(pl.when(*keep).then(pl.col("_ord")) if keep else pl.col("_ord")).min().alias(name)
-              for name, keep in kept],
-            *[mask.any().alias(f"_v{i}") for i, (mask, _) in enumerate(value_checks)],
-            *([logged.max().alias("_last")] if logged is not None else [])),
-        ordered.select(*_keys_increase(pre_key),
-                       (logged.is_null().any() if logged is not None else pl.lit(True)).alias("_unlogged")),
-        ordered.group_by("_run").agg(*run_schedule(logged, lr_col), _tokens_last=logged.max()) if logged is not None
-        else ordered.select(pl.len())], engine="streaming")
+    # (Two queries, not one `collect_all`: the streaming engine buffers a scan it shares between consumers.)
+    groups = _collect(ordered.group_by("_run", "metric").agg(
+        *[(pl.when(*keep).then(pl.col("_ord")) if keep else pl.col("_ord")).min().alias(name) for name, keep in kept],
+        *[mask.any().alias(f"_v{i}") for i, (mask, _) in enumerate(value_checks)],
+        *([logged.max().alias("_last"), lr_col.max().alias("_lr_max")] if logged is not None else [])))
+    order = _collect(ordered.select(*_keys_increase(pre_key),
+                                    (logged.is_null().any() if logged is not None else pl.lit(True)).alias("_unlogged")))
     keys_unique = order["_unordered"][0] == 0 and order["_blocks"][0] == groups.height
     applied = ""
     for i, (mask, reason) in enumerate(value_checks):
@@ -349,6 +346,10 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
 
     no_tokens = pl.col("tokens").is_null()
     if not applied and not order["_unlogged"][0]:
+        # the `run_schedule` maxima over a run's points are the maxima over its metrics' maxima
+        early = groups.group_by("_run").agg(pl.col("_last").max().alias("_run_last"),
+                                            pl.col("_lr_max").max().alias("_lr_peak"),
+                                            pl.col("_last").max().alias("_tokens_last"))
         schedule = _with_peaks(early, _collect(peak_positions(ordered, logged, lr_col, early)))
         schedule = schedule.with_columns(pl.col("_run").cast(run_enum))
         last = groups.select(pl.col("_run").cast(run_enum), pl.col("metric").cast(metric_enum), "_last")
