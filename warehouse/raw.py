@@ -5,6 +5,10 @@ holding every original column plus ``_source``, ``_file``, ``_row`` and ``_inges
 A manifest in the study's commit record (`warehouse.ingest`) holds the files' sha256 and the
 source's spec; when neither changed, landing is a no-op. A new version is staged into the study's
 pending ingest and switched into place with the normalized tables (see `warehouse.ingest`).
+
+A plain CSV log streams to Parquet in one scan that also writes, beside the staged raw file, the
+rows mapped and parsed for normalization (`parsed_file`); `normalized` reads them (`read_parsed`)
+instead of parsing the raw text again, and they go with the staging folder when the ingest commits.
 """
 
 from __future__ import annotations

@@ -369,8 +369,8 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     key = ["_run", "metric", pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_key")]
     dups = _duplicates(points, key) if not keys_unique else None
     if dups is not None and dups.height:
-        dup = _collect(points.with_columns(key[2]).join(dups.lazy(), on=["_run", "metric", "_key"])
-                       .filter(pl.col("_row") != pl.col("_first")))
+        dup = _collect(points.with_columns(key[2]).join(dups.lazy(), on=["_run", "metric", "_key"], how="left")
+                       .filter(pl.col("_first").is_not_null() & (pl.col("_row") != pl.col("_first"))))
         _add_by_column(problems, dup, pl.format(
             "duplicated step {} for run '{}', metric '{}' (first seen at line/row {})",
             pl.coalesce(pl.col("step").cast(pl.Utf8), pl.col("tokens").cast(pl.Utf8)), pl.col("_run").cast(pl.Utf8),

@@ -32,7 +32,8 @@ def peak_positions(points: pl.LazyFrame, order: pl.Expr, learning_rate: pl.Expr,
     smallest position among them. A join with the small per-run table and a filter, so it streams (the
     same aggregate in one group-by would hold every point of a run in memory)."""
     peaks = schedule.lazy().select("_run", "_lr_peak").filter(pl.col("_lr_peak").is_not_null())
-    return points.join(peaks, on="_run").filter(learning_rate == pl.col("_lr_peak")) \
+    # a left join keeps the small table as the build side, so the points stream through it
+    return points.join(peaks, on="_run", how="left").filter(learning_rate == pl.col("_lr_peak")) \
         .group_by("_run").agg(order.min().alias("_lr_peak_at"))
 
 
