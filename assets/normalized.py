@@ -10,7 +10,7 @@ from assets._shared import Warehouse, study_partitions
 from scaling.normalize.checks import ingest_checks
 from scaling.normalize.study import normalize_study
 from warehouse.ingest import ingest_part
-from warehouse.raw import read_raw
+from warehouse.raw import read_parsed, read_raw
 from warehouse.tables import POINTS, QUARANTINE, RUNS
 
 INGEST_CHECKS = ("finite_nonnegative", "monotone_tokens", "unique_steps", "plausible_units")
@@ -36,7 +36,7 @@ def normalized(context: AssetExecutionContext, warehouse: Warehouse):
     spill.mkdir(parents=True, exist_ok=True)
     with ingest_part(p.lake, spec.name, "normalized") as staged:
         result = normalize_study(spec, lambda source: read_raw(p.lake, spec.name, source, lazy=True), p.downloads,
-                                 spill_dir=spill)
+                                 spill_dir=spill, parsed_of=lambda src: read_parsed(p.lake, spec.name, src))
         if result.points is None:
             for table in ("points", "runs"):
                 staged.drop(table)

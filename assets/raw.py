@@ -52,7 +52,7 @@ def raw_sources(context: AssetExecutionContext, warehouse: Warehouse) -> Materia
     summary = pl.DataFrame({
         "source": [r.source for r in landed], "files": [r.files for r in landed], "rows": [r.rows for r in landed],
         "changed": [r.changed for r in landed], "columns": [len(r.columns) for r in landed]})
-    first = read_raw(p.lake, spec.name, landed[0].source).head(5)
+    first = read_raw(p.lake, spec.name, landed[0].source, lazy=True).head(5).collect()
     # the data version is the landed files' digests and source specs: the UI marks everything below
     # a study whose sources changed as stale until it runs again
     version = digest([[(r.manifest or {}).get("spec"), (r.manifest or {}).get("files")] for r in landed])

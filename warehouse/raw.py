@@ -5,12 +5,17 @@ holding every original column plus ``_source``, ``_file``, ``_row`` and ``_inges
 A manifest in the study's commit record (`warehouse.ingest`) holds the files' sha256 and the
 source's spec; when neither changed, landing is a no-op. A new version is staged into the study's
 pending ingest and switched into place with the normalized tables (see `warehouse.ingest`).
+
+A plain CSV log streams to Parquet in one scan that also writes, beside the staged raw file, the
+rows mapped and parsed for normalization (`parsed_file`); `normalized` reads them (`read_parsed`)
+instead of parsing the raw text again, and they go with the staging folder when the ingest commits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,13 +23,14 @@ from pathlib import Path
 import polars as pl
 
 from scaling.errors import ScalingError, SourceError
+from scaling.normalize.points import SPILL_OPTIONS, parse_source
 from scaling.sources import read_file
 from scaling.sources.csv_reader import locate_scan_failure, scan_plain
 from scaling.sources.fetch import http_options
 from scaling.sources.locate import ResolvedFile, resolve_location
 from scaling.spec import SourceSpec, StudySpec
 from warehouse.ingest import Staged, committed, raw_file
-from warehouse.lake import atomic_sink_parquet, atomic_write_parquet, partition_dir
+from warehouse.lake import _atomic, atomic_sink_parquet, atomic_write_parquet, partition_dir
 
 
 @dataclass
@@ -100,10 +106,49 @@ def _lazy_plain_csv(src: SourceSpec, files: dict[str, list[ResolvedFile]]) -> pl
     return pl.concat(lazies, how="diagonal") if len(lazies) > 1 else lazies[0]
 
 
+def parsed_file(raw: Path, src: SourceSpec) -> Path:
+    """Beside a staged raw file: the source's rows mapped and parsed (`scaling.normalize.points.parse_source`),
+    written in the same pass over the files as the raw rows, for `normalized` to read instead of parsing
+    the text again. It lives in the ingest's staging folder only, and goes with it when the ingest commits."""
+    return raw.with_name(f"parsed-{_spec_hash(src)[:16]}.parquet")
+
+
+def read_parsed(lake: Path, study: str, src: SourceSpec) -> pl.LazyFrame | None:
+    """The parsed rows written while landing the pending ingest's raw rows of `src`, if any."""
+    f = parsed_file(raw_file(lake, study, src.name), src)
+    return pl.scan_parquet(f) if f.exists() else None
+
+
+def _sink_raw(study: StudySpec, src: SourceSpec, landed: pl.LazyFrame, target: Path, parsed: Path | None) -> None:
+    """Stream the raw rows to `target`; with `parsed`, the same scan also writes the parsed columns there."""
+    plan = None
+    if parsed is not None and src.kind != "mixture_runs":
+        try:
+            plan = parse_source(landed, src, study).typed
+        except ScalingError:  # a mapping problem: normalization reports it, with the raw rows landed
+            plan = None
+    if plan is None:
+        atomic_sink_parquet(landed, target)
+        return
+
+    def both(tmp: Path) -> None:
+        side = parsed.with_name(f".{parsed.name}.tmp")
+        try:
+            pl.collect_all([landed.sink_parquet(tmp, compression="zstd", compression_level=1, statistics=True, lazy=True),
+                            plan.sink_parquet(side, **SPILL_OPTIONS, lazy=True)], engine="streaming")
+            os.replace(side, parsed)
+        finally:
+            side.unlink(missing_ok=True)
+
+    _atomic(target, both)
+
+
 def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, *, force: bool = False,
                 staged: Staged | None = None) -> LandedSource:
     """Resolve, hash, and (when changed) read and write one source's raw rows: into `staged` (an
-    ingest, switched into the lake with the study's other tables), or with none straight into place."""
+    ingest, switched into the lake with the study's other tables), or with none straight into place.
+    A plain CSV log is read in one streaming pass that also writes, into the staging folder, its rows
+    parsed for normalization (`parsed_file`)."""
     files = resolve_source(study, src, downloads)
     target = partition_dir(lake, "raw", study.name, src.name) / "data.parquet"
     manifest = {
@@ -124,7 +169,8 @@ def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, 
         raise exc.at(study=study.name, source=src.name) from None
     if lazy is not None:  # large plain CSV logs stream to Parquet in bounded memory
         try:
-            atomic_sink_parquet(lazy.with_columns(**stamp), target)
+            _sink_raw(study, src, lazy.with_columns(**stamp), target,
+                      parsed_file(target, src) if staged is not None else None)
         except pl.exceptions.PolarsError as exc:  # bad bytes found while streaming: locate them
             try:
                 located = locate_scan_failure([(f.path, f.label) for f in files["data"]], reader_options(src), exc)

@@ -20,23 +20,29 @@ QUARANTINE_SCHEMA = {"source": pl.Utf8, "file": pl.Utf8, "row": pl.Int64, "colum
                      "reason": pl.Utf8, "record": pl.Utf8}
 
 
-def parse_number(col: str, dtype: pl.DataType, frame_schema: dict) -> tuple[pl.Expr, pl.Expr]:
-    """(parsed value, is-bad flag): a non-empty cell that does not parse as a number is bad."""
+def parse_number(col: str, dtype: pl.DataType, frame_schema: dict, name: str,
+                 bad_name: str) -> tuple[list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
+    """Three stages of columns (each stage reads the ones before): the parsed value as `name` and an
+    is-bad flag as `bad_name`. A non-empty cell that does not parse as a number is bad; for a step
+    (`dtype` Int64) so is a value that is not a whole number fitting in 64 bits. In stages, so that
+    the stripped text and the parsed value are computed once per cell."""
     src = pl.col(col)
+    value = pl.col(name)
+    text_stage: list[pl.Expr] = []
     if frame_schema[col] == pl.Utf8:
-        text = src.str.strip_chars()
+        text = pl.col(f"_text_{name}")
+        text_stage = [src.str.strip_chars().alias(f"_text_{name}")]
         parsed = text.cast(pl.Float64, strict=False)
-        bad = text.is_not_null() & (text != "") & parsed.is_null()
+        bad = text.is_not_null() & (text != "") & value.is_null()
     elif frame_schema[col] == pl.Boolean:
         parsed = src.cast(pl.Float64, strict=False)
         bad = src.is_not_null()
     else:
         parsed = src.cast(pl.Float64, strict=False)
-        bad = src.is_not_null() & parsed.is_null()
+        bad = src.is_not_null() & value.is_null()
     if dtype == pl.Int64:  # a whole number that fits in 64 bits (a step)
-        bad = bad | (parsed.is_not_null() & (~parsed.is_finite() | (parsed != parsed.floor())
-                                             | (parsed.abs() >= 2.0**63)))
-    return parsed, bad
+        bad = bad | (value.is_not_null() & (~value.is_finite() | (value != value.floor()) | (value.abs() >= 2.0**63)))
+    return text_stage, [parsed.alias(name)], [bad.alias(bad_name)]
 
 
 def _record(frame: pl.DataFrame) -> list[str]:

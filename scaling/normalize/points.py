@@ -23,7 +23,7 @@ from scaling.normalize.mapping import (Problems, columns_of, metric_columns, nee
                                        run_expr)
 from scaling.normalize.derive import with_extracted
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
-from scaling.normalize.schedule import checkpoint_position, run_schedule
+from scaling.normalize.schedule import checkpoint_position, peak_positions, run_schedule
 from scaling.normalize.units import bits_per_byte_expr, flops_accelerator, flops_params, to_nats_expr
 from scaling.spec import LOSS_UNITS, RUN_METADATA, SourceSpec, StudySpec, unit_of
 
@@ -46,9 +46,12 @@ def _collect(lazy: pl.LazyFrame) -> pl.DataFrame:
     return lazy.collect(engine="streaming")
 
 
+SPILL_OPTIONS = {"compression": "lz4", "statistics": False}  # temporary files: fast to write and read
+
+
 def _spill(lazy: pl.LazyFrame, path: Path) -> pl.LazyFrame:
     """Stream a query to a temporary Parquet file and scan it: later passes read typed columns."""
-    lazy.sink_parquet(path, compression="lz4", statistics=False)
+    lazy.sink_parquet(path, **SPILL_OPTIONS)
     return pl.scan_parquet(path)
 
 
@@ -68,6 +71,18 @@ def _duplicates(points: pl.LazyFrame, key: list) -> pl.DataFrame:
     return pl.concat(found)
 
 
+def _add_by_column(problems: Problems, rows: pl.DataFrame, reason: pl.Expr) -> None:
+    """Offending points, each named with its own metric's column; in file order, so that a failing source
+    reports its first bad line."""
+    rows = rows.sort("_file", "_row", "metric")
+    for column in rows["_column"].unique(maintain_order=True).to_list():
+        problems.add(rows.filter(pl.col("_column") == column), column, reason)
+
+
+def _with_peaks(schedule: pl.DataFrame, peaks: pl.DataFrame) -> pl.DataFrame:
+    return schedule.join(peaks, on="_run", how="left")
+
+
 def _flags(lazy: pl.LazyFrame, masks: list[pl.Expr]) -> list[bool]:
     """Which masks match any row: one streaming pass, nothing materialized."""
     if not masks:
@@ -77,27 +92,38 @@ def _flags(lazy: pl.LazyFrame, masks: list[pl.Expr]) -> list[bool]:
 
 def normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: StudySpec,
                      table_metadata: dict[str, dict] | None = None, *,
-                     spill_dir: Path | None = None, shared_metadata: dict[str, dict] | None = None) -> NormalizedSource:
+                     spill_dir: Path | None = None, shared_metadata: dict[str, dict] | None = None,
+                     parsed: pl.LazyFrame | None = None) -> NormalizedSource:
     """Map, parse and check one source's raw rows (see `_normalize_source`); intermediate files go to a
     fresh folder in `spill_dir`, removed here on failure and by `NormalizedSource.cleanup()` after use.
-    `shared_metadata` (run -> metadata other sources of the study know) is the lowest-priority layer."""
+    `shared_metadata` (run -> metadata other sources of the study know) is the lowest-priority layer.
+    `parsed` is a scan of `parse_source(raw, ...).typed` written earlier (while landing, in the same pass
+    over the file): given, the raw text is not parsed again."""
     spill = Path(tempfile.mkdtemp(prefix="normalize-", dir=spill_dir))
     try:
-        return _normalize_source(raw, src, study, table_metadata, spill, shared_metadata)
+        return _normalize_source(raw, src, study, table_metadata, spill, shared_metadata, parsed)
     except BaseException:
         shutil.rmtree(spill, ignore_errors=True)
         raise
 
 
-def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: StudySpec,
-                      table_metadata: dict[str, dict] | None, spill: Path,
-                      shared_metadata: dict[str, dict] | None = None) -> NormalizedSource:
-    """Map, parse and check one source's raw rows; return points, per-run metadata and quarantined rows.
+@dataclass
+class ParsedSource:
+    """One source's rows mapped and parsed, lazily. `frame`: the raw rows plus a parsed value and a bad-cell
+    flag per mapped numeric column; `typed`: the columns the later passes read, which is what is written
+    to a temporary Parquet file (or while landing, beside the raw rows)."""
+    frame: pl.LazyFrame
+    typed: pl.LazyFrame
+    checks: list[tuple[str, str, pl.Expr, bool]]  # (flag column, source column, reason, drops the whole row)
+    numeric: list[str]
+    metrics: list[tuple[str, str, str]]  # wide layout: (metric name, column, unit)
+    first_file: str
 
-    The text is parsed once, in a streaming pass that writes the typed values to a temporary Parquet
-    file (in `spill_dir`); the checks are aggregate queries over typed files that materialize only
-    offending rows, so memory stays bounded whatever the size of the source. `points` is lazy.
-    """
+
+def parse_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: StudySpec) -> ParsedSource:
+    """The per-row part of normalization: extract, filter, map, the run id, and every mapped number parsed
+    with a flag for cells that do not parse. Native polars expressions only, so it streams; the same plan
+    runs over the landed raw rows, or over the CSV scan that lands them."""
     where = {"study": study.name, "source": src.name}
     base = raw.lazy()
     columns = list(base.collect_schema())
@@ -124,89 +150,163 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
                 raise SourceError(f"mapped column for {canon!r} not found; the source has columns "
                                   f"{[c for c in columns if not c.startswith('_')][:12]}",
                                   file=first_file, column=col, **where)
-    problems = Problems(study, src)
     schema = dict(base.collect_schema())
     frame = base.with_columns(_run=run_expr(src, columns))
 
     # Parse every mapped numeric column: a value column and a bad-cell flag each.
     numeric = [k for k in (*_NUMERIC_POINT, *[k for k in RUN_METADATA if RUN_METADATA[k] in (int, float)])
                if k in src.columns and k not in ("metric", "value")]
-    exprs, checks = [], []  # checks: (flag column, source column, reason, drops the whole row)
+    stages: list[list[pl.Expr]] = [[], [], [], []]  # stripped text; values; flags; scaled values
+    checks = []
+
+    def number(col: str, dtype: pl.DataType, name: str) -> str:
+        for stage, exprs in zip(stages, parse_number(col, dtype, schema, name, f"_bad{name}")):
+            stage += exprs
+        return f"_bad{name}"
+
     for canon in numeric:
         col = columns_of(src.columns[canon])[0]
-        value, bad = parse_number(col, pl.Int64 if canon == "step" else pl.Float64, schema)
+        flag = number(col, pl.Int64 if canon == "step" else pl.Float64, f"_{canon}")
         if canon in src.scale:  # a column in billions, trillions, 1e21 FLOPs, ...
-            value = value * src.scale[canon]
-        exprs += [value.alias(f"_{canon}"), bad.alias(f"_bad_{canon}")]
+            stages[3].append(pl.col(f"_{canon}") * src.scale[canon])
         kind = "whole number" if canon == "step" else "number"
-        checks.append((f"_bad_{canon}", col, pl.format(f"expected a {kind} for {{}}, got '{{}}'", pl.lit(canon),
-                                                        pl.col(col).cast(pl.Utf8)), True))
+        checks.append((flag, col, pl.format(f"expected a {kind} for {{}}, got '{{}}'", pl.lit(canon),
+                                            pl.col(col).cast(pl.Utf8)), True))
     run_cols = run_columns(src, columns)
     if run_cols:  # a run id built from an empty cell names no run: a bad row, located like the others
         what = f"column {run_cols[0]!r}" if src.run in columns else f"template {src.run!r} (columns {run_cols})"
-        exprs.append((pl.col("_run").is_null() | (pl.col("_run").str.strip_chars() == "")).alias("_bad_run"))
+        stages[2].append((pl.col("_run").is_null() | (pl.col("_run").str.strip_chars() == "")).alias("_bad_run"))
         checks.append(("_bad_run", run_cols[0], pl.lit(f"empty run id: the run {what} needs a value here"), True))
     metrics: list[tuple[str, str, str]] = []
     if src.layout == "wide":
         metrics = metric_columns(src, columns, first_file, study.name)
         for i, (name, col, unit) in enumerate(metrics):
-            value, bad = parse_number(col, pl.Float64, schema)
-            exprs += [value.alias(f"_m{i}"), bad.alias(f"_bad_m{i}")]
-            checks.append((f"_bad_m{i}", col, pl.format("expected a number, got '{}'", pl.col(col).cast(pl.Utf8)),
-                           False))
+            checks.append((number(col, pl.Float64, f"_m{i}"), col,
+                           pl.format("expected a number, got '{}'", pl.col(col).cast(pl.Utf8)), False))
     else:
         vcol = columns_of(src.columns["value"])[0]
-        value, bad = parse_number(vcol, pl.Float64, schema)
-        exprs += [value.alias("_value"), bad.alias("_bad_value")]
-        checks.append(("_bad_value", vcol, pl.format("expected a number, got '{}'", pl.col(vcol).cast(pl.Utf8)), True))
-    frame = frame.with_columns(exprs)
+        checks.append((number(vcol, pl.Float64, "_value"), vcol,
+                       pl.format("expected a number, got '{}'", pl.col(vcol).cast(pl.Utf8)), True))
+    for stage in stages:
+        if stage:
+            frame = frame.with_columns(stage)
     text_meta = [columns_of(src.columns[k])[0] for k in RUN_METADATA if k in src.columns and k not in numeric]
     text_meta += [c for c in src.labels.values() if c not in text_meta]
     typed_cols = ["_file", "_row", "_run", *[f"_{k}" for k in numeric], *[f for f, *_ in checks], *text_meta]
     typed_cols += [f"_m{i}" for i in range(len(metrics))] if src.layout == "wide" \
         else [*columns_of(src.columns["metric"]), "_value"]
-    typed = _spill(frame.select(list(dict.fromkeys(typed_cols))), spill / "typed.parquet")
-    for (flag, col, reason, drop_row), hit in zip(checks, _flags(typed, [pl.col(f) for f, *_ in checks])):
+    return ParsedSource(frame, frame.select(list(dict.fromkeys(typed_cols))), checks, numeric, metrics, first_file)
+
+
+def _value_checks() -> tuple[tuple[pl.Expr, str], ...]:
+    """Values: finite, and non-negative for losses."""
+    return ((~pl.col("value").is_finite(), "expected a finite value for {}, got {}"),
+            (pl.col("unit").is_in(LOSS_UNITS) & (pl.col("value") < 0), "expected a non-negative loss for {}, got {}"))
+
+
+def _first_seen(groups: pl.DataFrame, column: str) -> list[str]:
+    """`column`'s values in the order they first appear (by `_first`, the position of a group's first row)."""
+    return groups.group_by(column).agg(pl.col("_first").min()).sort("_first")[column].to_list()
+
+
+def _keys_increase(key: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """(block starts, out-of-order rows) of a stream of points. A block is a run of consecutive rows of one run
+    and metric. When every (run, metric) forms one block and its key strictly increases along it, no key
+    repeats: proven in one streaming pass, without a hash table over every point. Null or NaN keys count
+    as out of order (adding 0.0 makes -0.0 and 0.0 one key, as grouping does)."""
+    same = ((pl.col("_run") == pl.col("_run").shift(1)) & (pl.col("metric") == pl.col("metric").shift(1))).fill_null(False)
+    k = key + 0.0
+    prev = k.shift(1)
+    increasing = ((k > prev) & k.is_not_nan() & prev.is_not_nan()).fill_null(False)
+    return (~same).sum().alias("_blocks"), (same & ~increasing).sum().alias("_unordered")
+
+
+def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: StudySpec,
+                      table_metadata: dict[str, dict] | None, spill: Path,
+                      shared_metadata: dict[str, dict] | None = None,
+                      parsed: pl.LazyFrame | None = None) -> NormalizedSource:
+    """Map, parse and check one source's raw rows; return points, per-run metadata and quarantined rows.
+
+    The text is parsed once, in a streaming pass that writes the typed values to a temporary Parquet
+    file (in `spill_dir`), unless `parsed` already holds them. The checks and per-run figures are then a
+    few aggregate passes over the typed file (bad cells; value checks, the runs and metrics in order of
+    first appearance and whether steps can repeat; schedules, last points and missing tokens) that
+    materialize only offending rows, so memory stays bounded whatever the size of the source. A source
+    whose points arrive one run and metric at a time in increasing steps (training logs as written) is
+    shown free of duplicated steps by that pass; only otherwise is every key hashed. `points` is lazy.
+    """
+    where = {"study": study.name, "source": src.name}
+    p = parse_source(raw, src, study)
+    numeric, metrics, first_file = p.numeric, p.metrics, p.first_file
+    problems = Problems(study, src)
+    if parsed is not None and parsed.collect_schema() != p.typed.collect_schema():
+        parsed = None  # written by another version of the mapping: parse again
+    typed = parsed if parsed is not None else _spill(p.typed, spill / "typed.parquet")
+    for (flag, col, reason, drop_row), hit in zip(p.checks, _flags(typed, [pl.col(f) for f, *_ in p.checks])):
         if hit:  # rare: read the offending rows again, with their text
-            problems.add(_collect(frame.filter(pl.col(flag))), col, reason)
+            problems.add(_collect(p.frame.filter(pl.col(flag))), col, reason)
             if drop_row:
                 typed = typed.filter(~pl.col(flag))
     frame = typed
 
-    parsed = {k: pl.col(f"_{k}") for k in numeric}
+    parsed_cols = {k: pl.col(f"_{k}") for k in numeric}
     index = ["_file", "_row", "_run", *[f"_{k}" for k in numeric]]
+    seq = frame.with_row_index("_seq")  # the order of first appearance: position in the file, per metric
     if src.layout == "wide":
-        long = pl.concat([
-            frame.select(*index, pl.lit(name).alias("metric"), pl.lit(unit).alias("unit"),
+        def long_of(f: pl.LazyFrame, ordered: bool) -> pl.LazyFrame:
+            return pl.concat([
+                f.select(*index, pl.lit(name).alias("metric"), pl.lit(unit).alias("unit"),
                          pl.col(f"_m{i}").alias("value"), pl.lit(None, dtype=pl.Float64).alias("_stderr_v"),
-                         pl.lit(col).alias("_column")).filter(pl.col("value").is_not_null())
-            for i, (name, col, unit) in enumerate(metrics)])
+                         pl.lit(col).alias("_column"),
+                         *([(pl.col("_seq").cast(pl.Int64) + i * 2**40).alias("_ord")] if ordered else []))
+                .filter(pl.col("value").is_not_null())
+                for i, (name, col, unit) in enumerate(metrics)])
     else:
+        vcol = columns_of(src.columns["value"])[0]
         metric_cols = columns_of(src.columns["metric"])
         metric_expr = pl.concat_str([pl.col(c).cast(pl.Utf8) for c in metric_cols], separator="/")
         metric_names = _collect(frame.select(metric_expr.unique().alias("m")))["m"].drop_nulls().to_list()
         unit_map = pl.col("metric").replace_strict({n: unit_of(n, src) for n in metric_names}, default=src.unit,
                                                    return_dtype=pl.Utf8)
-        long = frame.with_columns(metric=metric_expr).filter(pl.col("_value").is_not_null()).select(
-            *index, "metric", unit_map.alias("unit"), pl.col("_value").alias("value"),
-            (pl.col("_stderr") if "stderr" in parsed else pl.lit(None, dtype=pl.Float64)).alias("_stderr_v"),
-            pl.lit(vcol).alias("_column"))
 
+        def long_of(f: pl.LazyFrame, ordered: bool) -> pl.LazyFrame:
+            return f.with_columns(metric=metric_expr).filter(pl.col("_value").is_not_null()).select(
+                *index, "metric", unit_map.alias("unit"), pl.col("_value").alias("value"),
+                (pl.col("_stderr") if "stderr" in parsed_cols else pl.lit(None, dtype=pl.Float64)).alias("_stderr_v"),
+                pl.lit(vcol).alias("_column"), *([pl.col("_seq").cast(pl.Int64).alias("_ord")] if ordered else []))
+    long = long_of(frame, False)
 
-    # Values: finite, and non-negative for losses.
-    nonfinite = ~pl.col("value").is_finite()
-    negative = pl.col("unit").is_in(LOSS_UNITS) & (pl.col("value") < 0)
-    reasons = ("expected a finite value for {}, got {}", "expected a non-negative loss for {}, got {}")
-    for mask, reason, hit in zip((nonfinite, negative), reasons, _flags(long, [nonfinite, negative])):
-        if hit:
-            bad_rows = _collect(long.filter(mask))
-            problems.add(bad_rows, bad_rows["_column"][0],
-                         pl.format(reason, pl.col("metric"), pl.col("value").cast(pl.Utf8)))
-            long = long.filter(~mask)
+    # One pass over the points: value checks, each run x metric's first row, and whether keys can repeat.
+    # (The key here is the step, else logged tokens; tokens derived from run metadata come later.)
+    value_checks = _value_checks()
+    # the first row of each run x metric among the rows each combination of value filters keeps
+    kept = [(f"_first{''.join(str(i) for i in applied)}", [~value_checks[i][0] for i in applied])
+            for applied in ((), (0,), (1,), (0, 1))]
+    pre_key = pl.coalesce(pl.col("_step").cast(pl.Float64) if "step" in parsed_cols else pl.lit(None, dtype=pl.Float64),
+                          parsed_cols.get("tokens", pl.lit(None, dtype=pl.Float64)))
+    ordered = long_of(seq, True)
+    lr_col = parsed_cols.get("learning_rate", pl.lit(None, dtype=pl.Float64))
+    # When every point logs its tokens, they are the tokens (nothing is derived from run metadata): each
+    # run's schedule and each run x metric's last point come from this pass too.
+    logged = pl.col("_tokens") if "tokens" in parsed_cols else None
+    # (Two queries, not one `collect_all`: the streaming engine buffers a scan it shares between consumers.)
+    groups = _collect(ordered.group_by("_run", "metric").agg(
+        *[(pl.when(*keep).then(pl.col("_ord")) if keep else pl.col("_ord")).min().alias(name) for name, keep in kept],
+        *[mask.any().alias(f"_v{i}") for i, (mask, _) in enumerate(value_checks)],
+        *([logged.max().alias("_last"), lr_col.max().alias("_lr_max")] if logged is not None else [])))
+    order = _collect(ordered.select(*_keys_increase(pre_key),
+                                    (logged.is_null().any() if logged is not None else pl.lit(True)).alias("_unlogged")))
+    keys_unique = order["_unordered"][0] == 0 and order["_blocks"][0] == groups.height
+    applied = ""
+    for i, (mask, reason) in enumerate(value_checks):
+        if groups[f"_v{i}"].any():
+            _add_by_column(problems, _collect(long.filter(mask)),
+                           pl.format(reason, pl.col("metric"), pl.col("value").cast(pl.Utf8)))
+            long, applied = long.filter(~mask), applied + str(i)
+    groups = groups.with_columns(_first=pl.col(f"_first{applied}")).filter(pl.col("_first").is_not_null())
 
     # Per-run metadata: defaults < file columns < metadata table < per-run entries.
-    runs = _collect(long.select(pl.col("_run").unique(maintain_order=True)))["_run"].to_list()
-    metric_list = _collect(long.select(pl.col("metric").unique(maintain_order=True)))["metric"].to_list()
+    runs, metric_list = _first_seen(groups, "_run"), _first_seen(groups, "metric")
     if not runs:
         raise SourceError("no metric values found after mapping", file=first_file, **where)
     from_files: dict[str, dict] = {}
@@ -230,29 +330,56 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     long = long.with_columns(pl.col("_run").cast(run_enum), pl.col("metric").cast(metric_enum))
     points = long.join(meta_df.lazy().with_columns(pl.col("run").cast(run_enum)), left_on="_run", right_on="run",
                        how="left")
-    step = pl.col("_step").cast(pl.Int64) if "step" in parsed else pl.lit(None, dtype=pl.Int64)
-    tok_col = pl.col("_tokens") if "tokens" in parsed else pl.lit(None, dtype=pl.Float64)
-    flops_col = pl.col("_flops") if "flops" in parsed else pl.lit(None, dtype=pl.Float64)
+    step = pl.col("_step").cast(pl.Int64) if "step" in parsed_cols else pl.lit(None, dtype=pl.Int64)
+    tok_col = parsed_cols.get("tokens", pl.lit(None, dtype=pl.Float64))
+    flops_col = parsed_cols.get("flops", pl.lit(None, dtype=pl.Float64))
     n_flops = flops_params(pl.col("params"), pl.col("active_params"))
     tokens = pl.coalesce(tok_col, step.cast(pl.Float64) * pl.col("batch_tokens"), flops_col / (6.0 * n_flops))
     points = points.with_columns(step=step, tokens=tokens)
+
+    # Else one more pass: missing tokens, and each run's schedule and each run x metric's last point.
+    order_by = pl.coalesce(pl.col("tokens"), pl.col("step").cast(pl.Float64))
+
+    def per_run(pts: pl.LazyFrame) -> list[pl.LazyFrame]:
+        return [pts.group_by("_run").agg(*run_schedule(order_by, lr_col), _tokens_last=pl.col("tokens").max()),
+                pts.group_by("_run", "metric").agg(_last=order_by.max())]
+
     no_tokens = pl.col("tokens").is_null()
-    if _flags(points, [no_tokens])[0]:
+    if not applied and not order["_unlogged"][0]:
+        # the `run_schedule` maxima over a run's points are the maxima over its metrics' maxima
+        early = groups.group_by("_run").agg(pl.col("_last").max().alias("_run_last"),
+                                            pl.col("_lr_max").max().alias("_lr_peak"),
+                                            pl.col("_last").max().alias("_tokens_last"))
+        schedule = _with_peaks(early, _collect(peak_positions(ordered, logged, lr_col, early)))
+        schedule = schedule.with_columns(pl.col("_run").cast(run_enum))
+        last = groups.select(pl.col("_run").cast(run_enum), pl.col("metric").cast(metric_enum), "_last")
+        missing = False
+    else:
+        schedule, last, missing = pl.collect_all([*per_run(points), points.select(no_tokens.any())],
+                                                 engine="streaming")
+        schedule = _with_peaks(schedule, _collect(peak_positions(points, order_by, lr_col, schedule)))
+        missing = missing.item()
+    changed = False
+    if missing:
         problems.add(_collect(points.filter(no_tokens)), "tokens",
                      "cannot derive tokens: map a `tokens` column, or `step` plus `batch_tokens` (column or run "
                      "metadata), or `flops` plus `params`")
-        points = points.filter(~no_tokens)
+        points, changed = points.filter(~no_tokens), True
 
     key = ["_run", "metric", pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_key")]
-    dups = _duplicates(points, key)
-    if dups.height:
-        dup = _collect(points.with_columns(key[2]).join(dups.lazy(), on=["_run", "metric", "_key"])
-                       .filter(pl.col("_row") != pl.col("_first")))
-        problems.add(dup, dup["_column"][0], pl.format(
+    dups = _duplicates(points, key) if not keys_unique else None
+    if dups is not None and dups.height:
+        dup = _collect(points.with_columns(key[2]).join(dups.lazy(), on=["_run", "metric", "_key"], how="left")
+                       .filter(pl.col("_first").is_not_null() & (pl.col("_row") != pl.col("_first"))))
+        _add_by_column(problems, dup, pl.format(
             "duplicated step {} for run '{}', metric '{}' (first seen at line/row {})",
             pl.coalesce(pl.col("step").cast(pl.Utf8), pl.col("tokens").cast(pl.Utf8)), pl.col("_run").cast(pl.Utf8),
             pl.col("metric").cast(pl.Utf8), pl.col("_first")))
-        points = points.join(dup.lazy().select("_file", "_row", "metric"), on=["_file", "_row", "metric"], how="anti")
+        points, changed = points.join(dup.lazy().select("_file", "_row", "metric"), on=["_file", "_row", "metric"],
+                                      how="anti"), True
+    if changed:  # rows were set aside: the schedules and last points of what is left
+        schedule, last = pl.collect_all(per_run(points), engine="streaming")
+        schedule = _with_peaks(schedule, _collect(peak_positions(points, order_by, lr_col, schedule)))
 
     # Compute under the study's convention from N and D; a logged FLOPs count is taken as it is
     # (never plus the attention term, which a logged total already holds) when N or D is missing.
@@ -263,20 +390,15 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     if study.flops_convention == "accelerator":  # the run's budget, spent in proportion to tokens
         flops = flops_accelerator(pl.col("gpu_hours"), pl.col("peak_flops"), pl.col("mfu")) \
             * pl.col("tokens") / pl.col("_tokens_last")
-    order = pl.coalesce(pl.col("tokens"), pl.col("step").cast(pl.Float64))
-    lr_col = parsed.get("learning_rate", pl.lit(None, dtype=pl.Float64))
-    schedule = _collect(points.group_by("_run").agg(*run_schedule(order, lr_col),
-                                                    _tokens_last=pl.col("tokens").max()))
     points = points.join(schedule.lazy(), on="_run", how="left")
     if src.final == "all":
         points = points.with_columns(is_final=pl.lit(True))
     else:
-        last = _collect(points.group_by("_run", "metric").agg(_last=order.max()))
         points = points.join(last.lazy(), on=["_run", "metric"], how="left").with_columns(
-            is_final=order == pl.col("_last"))
+            is_final=order_by == pl.col("_last"))
     points = points.with_columns(
-        checkpoint=pl.lit("end") if src.final == "all" else checkpoint_position(order, lr_col),
-        flops=flops, learning_rate=parsed.get("learning_rate", pl.lit(None, dtype=pl.Float64)),
+        checkpoint=pl.lit("end") if src.final == "all" else checkpoint_position(order_by, lr_col),
+        flops=flops, learning_rate=lr_col,
         loss_nats=to_nats_expr(pl.col("value"), pl.col("unit"), pl.col("bytes_per_token")),
     ).with_columns(
         bits_per_byte=bits_per_byte_expr(pl.col("value"), pl.col("unit"), pl.col("loss_nats"), pl.col("bytes_per_token")),

@@ -20,9 +20,21 @@ COOLDOWN_FRACTION = 0.5
 
 
 def run_schedule(order: pl.Expr, learning_rate: pl.Expr) -> list[pl.Expr]:
-    """Per-run aggregates `checkpoint_position` reads (a group-by, so large sources stream)."""
-    return [order.max().alias("_run_last"), learning_rate.max().alias("_lr_peak"),
-            order.filter(learning_rate == learning_rate.max()).min().alias("_lr_peak_at")]
+    """Per-run aggregates `checkpoint_position` reads, but for `peak_positions` (a group-by whose
+    aggregates are running maxima, so large sources stream in bounded memory)."""
+    return [order.max().alias("_run_last"), learning_rate.max().alias("_lr_peak")]
+
+
+def peak_positions(points: pl.LazyFrame, order: pl.Expr, learning_rate: pl.Expr,
+                   schedule: pl.DataFrame) -> pl.LazyFrame:
+    """Each run's first position at its learning-rate peak (`_lr_peak_at`): the points whose rate equals
+    their run's `_lr_peak` (from the `run_schedule` aggregates in `schedule`, keyed by `_run`), then the
+    smallest position among them. A join with the small per-run table and a filter, so it streams (the
+    same aggregate in one group-by would hold every point of a run in memory)."""
+    peaks = schedule.lazy().select("_run", "_lr_peak").filter(pl.col("_lr_peak").is_not_null())
+    # a left join keeps the small table as the build side, so the points stream through it
+    return points.join(peaks, on="_run", how="left").filter(learning_rate == pl.col("_lr_peak")) \
+        .group_by("_run").agg(order.min().alias("_lr_peak_at"))
 
 
 def checkpoint_position(order: pl.Expr, learning_rate: pl.Expr) -> pl.Expr:

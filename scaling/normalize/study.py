@@ -49,8 +49,10 @@ def _table_metadata(study: StudySpec, src: SourceSpec, downloads: Path) -> dict[
 
 
 def normalize_study(study: StudySpec, raw_of: Callable[[str], pl.DataFrame], downloads: Path,
-                    spill_dir: Path | None = None) -> NormalizedStudy:
-    """`raw_of(source_name)` returns that source's landed raw rows (lazy is best)."""
+                    spill_dir: Path | None = None,
+                    parsed_of: Callable[[SourceSpec], pl.LazyFrame | None] | None = None) -> NormalizedStudy:
+    """`raw_of(source_name)` returns that source's landed raw rows (lazy is best); `parsed_of(source)` the
+    rows parsed while landing them, when there are (see `normalize_source`)."""
     points, metas, quarantine, parts = [], [], [], []
     kinds = {}
     logs = [s for s in study.sources if s.kind != "mixture_runs"]
@@ -66,7 +68,8 @@ def normalize_study(study: StudySpec, raw_of: Callable[[str], pl.DataFrame], dow
         kinds[src.name] = src.kind
         try:
             result = normalize_source(raw_of(src.name), src, study, tables[src.name],
-                                      spill_dir=spill_dir, shared_metadata=shared)
+                                      spill_dir=spill_dir, shared_metadata=shared,
+                                      parsed=parsed_of(src) if parsed_of is not None else None)
         except BaseException:
             for part in parts:
                 part.cleanup()

@@ -66,18 +66,27 @@ def scan_plain(path: Path, options: Mapping[str, Any] | None = None, label: str 
     """A lazy, streaming read of a *plain* CSV file, or None when the file needs the careful reader.
 
     Plain: no quote characters, no comment option, the header on line 1, at least one record, and
-    every line with as many delimiters as the header (checked vectorized, in bounded memory). Then
-    every record is one line, so ``_row`` is the record index + 2, and polars can stream the file
-    to Parquet without holding it. Anything else returns None: use `read`, which finds bad lines.
+    every line with as many delimiters as the header. Then every record is one line, so ``_row`` is
+    the record index + 2, and polars can stream the file to Parquet without holding it. Anything
+    else returns None: use `read`, which finds bad lines.
+
+    One pass over the bytes counts newlines and delimiters (and looks for a quote): the file holds
+    exactly lines x (header delimiters) delimiters. With that total, no line can have fewer than
+    the header unless another has more, and polars refuses a line with more fields than the header
+    while it streams (the caller then locates it with `locate_scan_failure`).
     """
     path, label = Path(path), label or Path(path).name
     if _encoding(options):
         return None
     delimiter, comment = _options(options)
     header, line = _check_start(path, delimiter, comment, label)
-    if comment or line != 1 or _has_quote(path):
+    if comment or line != 1:
         return None
-    if not _fields_per_line_equal(path, len(header) - 1, delimiter) or _count_lines(path) < 2:
+    layout = _plain_layout(path, delimiter)
+    if layout is None:  # a quote character
+        return None
+    lines, delimiters = layout
+    if lines < 2 or delimiters != lines * (len(header) - 1):
         return None
     lazy = pl.scan_csv(path, **_polars_args(delimiter, comment))
     return lazy.select(*[pl.col(c) for c in header], pl.lit(label, dtype=pl.Utf8).alias("_file"),
@@ -292,6 +301,22 @@ def _fields_per_line_equal(path: Path, delimiters: int, delimiter: str = ",") ->
             else:
                 carry += int(seps.size)
     return carry in (0, delimiters)
+
+
+def _plain_layout(path: Path, delimiter: str) -> tuple[int, int] | None:
+    """(lines, delimiters) of a file without quote characters, else None; one pass in 16 MiB chunks
+    (a last line without a newline counts as a line)."""
+    sep = delimiter.encode()
+    lines = delimiters = 0
+    last = b"\n"
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            if b'"' in chunk:
+                return None
+            lines += chunk.count(b"\n")
+            delimiters += chunk.count(sep)
+            last = chunk[-1:]
+    return lines + (last != b"\n"), delimiters
 
 
 def _has_quote(path: Path) -> bool:
