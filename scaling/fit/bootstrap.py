@@ -29,7 +29,7 @@ from ..laws.base import Law
 from ..laws.registry import get_law
 from .diagnostics import identification_flags
 from .fitter import fit_law
-from .polish import newton_polish
+from .polish import newton_polish, newton_polish_rows
 from .problem import Problem
 from .result import FitResult
 from .threads import single_thread_blas
@@ -151,6 +151,10 @@ def _global_refit(problem: Problem, w):
     return problem.to_z(fit.params), problem.value(problem.to_z(fit.params), w), fit.converged
 
 
+# refits vectorized together: at most this many (rows x points x free parameters) Jacobian entries
+BATCH_ENTRIES = 2_000_000
+
+
 def _refit_chunk(rows: np.ndarray):
     problem, z0, base_w, point_group, counts = (_WORK[k] for k in ("problem", "z0", "w", "group", "counts"))
     glob = _WORK.get("global", False)
@@ -158,15 +162,21 @@ def _refit_chunk(rows: np.ndarray):
     ok = np.zeros(rows.size, dtype=bool)
     names = problem.law.param_names
     with single_thread_blas(), np.errstate(all="ignore"):
-        for i, r in enumerate(rows):
-            w = base_w * counts[r][point_group]
-            if glob:
-                z, _, conv = _global_refit(problem, w)
-            else:
-                z, _, conv, _, _ = newton_polish(problem, z0, w)
-            th = problem.theta(z)
-            out[i] = [th[n] for n in names]
-            ok[i] = conv
+        if glob:
+            for i, r in enumerate(rows):
+                z, _, ok[i] = _global_refit(problem, base_w * counts[r][point_group])
+                th = problem.theta(z)
+                out[i] = [th[n] for n in names]
+            return out, ok
+        # warm refits: Gauss-Newton on many resamples at once (each row as it would be alone)
+        size = max(1, BATCH_ENTRIES // max(1, problem.y.size * (len(problem.names) + 1)))
+        for s in range(0, rows.size, size):
+            part = rows[s:s + size]
+            W = base_w * counts[part][:, point_group]
+            Z, _, conv, _, _ = newton_polish_rows(problem, z0, W)
+            th = problem.theta_rows(Z)
+            out[s:s + part.size] = np.column_stack([np.broadcast_to(th[n], (part.size, 1))[:, 0] for n in names])
+            ok[s:s + part.size] = conv
     return out, ok
 
 

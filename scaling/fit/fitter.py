@@ -11,6 +11,10 @@ The procedure has no randomness: the same data give the same numbers.
 
 from __future__ import annotations
 
+import copy
+import hashlib
+from collections import OrderedDict
+from dataclasses import fields, replace
 from typing import Mapping
 
 import numpy as np
@@ -42,13 +46,53 @@ def fit_law(law: Law | str, X: Mapping[str, np.ndarray], y, *, objective: str = 
     and ``backtest``), so passing one is an error rather than a silent no-op.
     start: skip the grid and refine from these values only (Gauss-Newton, the bootstrap's fast path).
     """
+    law = get_law(law)
+    key = _key(law, X, y, runs, weights, objective=objective, delta=delta, space=space, fixed=fixed,
+               bounds=bounds, n_starts=n_starts, tau=tau, start=start)
+    if key is not None and key in _RECENT:
+        _RECENT.move_to_end(key)
+        return _copy(_RECENT[key][1])
     with single_thread_blas(), np.errstate(all="ignore"):
-        return _fit(law, X, y, objective=objective, delta=delta, space=space, weights=weights,
-                    fixed=fixed, bounds=bounds, runs=runs, n_starts=n_starts, tau=tau, start=start)
+        fit = _fit(law, X, y, objective=objective, delta=delta, space=space, weights=weights,
+                   fixed=fixed, bounds=bounds, runs=runs, n_starts=n_starts, tau=tau, start=start)
+    if key is not None:
+        _RECENT[key] = (law, _copy(fit))  # the law is kept so its id is not reused while the entry lives
+        while len(_RECENT) > RECENT_FITS:
+            _RECENT.popitem(last=False)
+    return fit
+
+
+# The last few unweighted fits, by their inputs: a study's backtests and rollouts fit the same
+# subsets of runs several times (a backtest's cut-off is also a rollout of the full fit's
+# calibration, and cut-offs of nested subsets coincide); the fit is deterministic, so a repeat
+# returns a copy of the first. Weighted fits (bootstrap resamples) are never repeated and not kept.
+RECENT_FITS = 32
+_RECENT: OrderedDict = OrderedDict()
+
+
+def _key(law, X, y, runs, weights, **settings):
+    if weights is not None:
+        return None
+    h = hashlib.sha1()
+    try:
+        for v in law.variables:
+            h.update(v.encode())
+            h.update(np.ascontiguousarray(X[v], dtype=float).tobytes())
+        h.update(np.ascontiguousarray(y, dtype=float).tobytes())
+        if runs is not None:
+            h.update("\x00".join(map(str, np.asarray(runs).ravel().tolist())).encode())
+    except (KeyError, TypeError, ValueError):
+        return None  # malformed inputs: the fit itself says what is wrong
+    return id(law), h.hexdigest(), repr(sorted((k, sorted(v.items()) if isinstance(v, Mapping) else v)
+                                               for k, v in settings.items()))
+
+
+def _copy(fit: FitResult) -> FitResult:
+    """A copy the caller may change (flags, settings) without changing the kept one."""
+    return replace(fit, **{f.name: copy.deepcopy(getattr(fit, f.name)) for f in fields(fit) if f.name != "law"})
 
 
 def _fit(law, X, y, *, objective, delta, space, weights, fixed, bounds, runs, n_starts, tau, start):
-    law = get_law(law)
     problem = Problem(law, X, y, objective=objective, delta=delta, space=space, weights=weights,
                       fixed=fixed, bounds=bounds, tau=tau)
     n = problem.y.size
