@@ -23,7 +23,7 @@ from ..errors import FitError
 from ..laws.base import Law
 from ..laws.registry import get_law
 from .diagnostics import diagnose
-from .polish import newton_polish, polish
+from .polish import newton_polish, polish_rows
 from .problem import Problem
 from .result import FitResult
 from .seeding import seed_grid
@@ -109,13 +109,8 @@ def _fit(law, X, y, *, objective, delta, space, weights, fixed, bounds, runs, n_
         seeds, _ = seed_grid(problem, n_starts=n_starts)
         if not seeds:
             raise FitError(f"no finite starting point for {law.name!r}: the law cannot be evaluated on this data")
-    best = None
-    for s in seeds:
-        z0 = problem.to_z(s)
-        z, f, ok, msg, nit = polish(problem, z0) if start is None else newton_polish(problem, z0)
-        if best is None or f < best[1]:
-            best = (z, f, ok, msg, nit)
-    z, f, ok, msg, nit = best
+    Z0 = np.array([problem.to_z(s) for s in seeds])
+    z, f, ok, msg, nit = polish_rows(problem, Z0)[0] if start is None else newton_polish(problem, Z0[0])
     diagnostics, flags = diagnose(problem, z)
     if not ok:
         flags.insert(0, "not_converged")
