@@ -3,9 +3,9 @@
 1. seed: a grid over the non-linear parameters (exponents), the linear ones (E, A, B)
    solved at each grid point by non-negative least squares (variable projection), every grid
    point scored on the real objective, the best distinct few kept;
-2. refine each seed with L-BFGS-B and analytic gradients, continuing from a smoother Huber
-   delta (x100, x10) down to the target;
-3. keep the lowest objective; diagnose and flag it.
+2. refine the seeds together: Gauss-Newton steps (analytic Jacobians, Huber IRLS weights) from
+   a smoother Huber delta (x100, x10) down to the target, vectorized across seeds;
+3. finish the lowest with L-BFGS-B on the target objective; diagnose and flag it.
 The procedure has no randomness: the same data give the same numbers.
 """
 

@@ -1,4 +1,6 @@
-"""Local refinement: L-BFGS-B on the real objective, with continuation in the Huber delta."""
+"""Local refinement on the real objective: Gauss-Newton with an Armijo line search, vectorized
+across many starts or resampling weights at once (``newton_polish_rows``, ``polish_rows``), and
+L-BFGS-B (``polish``, with continuation in the Huber delta) to finish and as the fallback."""
 
 from __future__ import annotations
 
