@@ -10,7 +10,8 @@ cut-offs with their own refits), which is the work of the asset before it writes
 group of its own with its losses moved by a seeded 0.3% log-normal scatter, so every group is a
 distinct fit of the same size; the time per group is compared with the one-group study's.
 
-Baseline: ``--baseline REF`` times the same work with the fitting stack (`scaling/fit`,
+Each timed run reports its wall time and the CPU time of its process (the machine's other load
+stretches the first, hardly the second). Baseline: ``--baseline REF`` times the same work with the fitting stack (`scaling/fit`,
 `scaling/laws`) of git revision REF in a fresh process on the same inputs, alternating with ours.
 ``--profile`` prints a cProfile summary of one run (the functions with the most cumulative time).
 
@@ -123,10 +124,10 @@ def summary(results) -> dict:
 def child(args) -> None:
     """One timed run in this process (the ``--baseline`` side runs this with another stack on its path)."""
     spec, lake, metrics, runs = inputs(args.study, Path(args.warehouse), Path(args.warehouse) / "studies")
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     results, failures = fits_step(spec, lake, metrics, runs, groups=args.groups)
-    took = time.perf_counter() - t
-    print(json.dumps({"seconds": took, "failures": [f.message for f in failures], "summary": summary(results)},
+    took, cpu = time.perf_counter() - t, time.process_time() - c
+    print(json.dumps({"seconds": took, "cpu_seconds": cpu, "failures": [f.message for f in failures], "summary": summary(results)},
                      default=float))
 
 
@@ -192,48 +193,55 @@ def main(argv=None):
         warehouse = Path(args.warehouse) if args.warehouse else tmp / "warehouse"
         prepare(args.study, warehouse)
         print(f"study {args.study}: inputs in {'the given warehouse' if args.warehouse else 'a temporary warehouse'}")
-        print(f"load: {Path('/proc/loadavg').read_text().split()[:3] if Path('/proc/loadavg').exists() else '?'} "
-              f"(1, 5, 15 min) on {os.cpu_count()} cores")
+        load_before = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+        print(f"load before: {load_before[0]:.2f}, {load_before[1]:.2f}, {load_before[2]:.2f} (1, 5, 15 min) "
+              f"on {os.cpu_count()} cores")
         base_tree = baseline_tree(args.baseline, tmp) if args.baseline else None
         ours, base = [], []
         res_o = res_b = None
         for _ in range(args.repeats):  # alternating, each in a fresh process
-            r = run_child(args.study, warehouse, 1, REPO)
-            ours.append(r["seconds"])
-            res_o = r
+            res_o = run_child(args.study, warehouse, 1, REPO)
+            ours.append((res_o["seconds"], res_o["cpu_seconds"]))
             if base_tree is not None:
-                r = run_child(args.study, warehouse, 1, base_tree)
-                base.append(r["seconds"])
-                res_b = r
-        med = statistics.median(ours)
+                res_b = run_child(args.study, warehouse, 1, base_tree)
+                base.append((res_b["seconds"], res_b["cpu_seconds"]))
+        med, cpu = (statistics.median(x) for x in zip(*ours))
         laws = sorted(res_o["summary"])
         print(f"fits step, {len(laws)} fits ({', '.join(laws)}), failures {len(res_o['failures'])}")
-        print(f"ours: median of {len(ours)}: {med:.2f} s (min {min(ours):.2f}, max {max(ours):.2f}); "
-              f"runs {', '.join(f'{s:.2f}' for s in ours)}")
-        results = [f"RESULT bench=fits_step study={args.study} groups=1 repeats={len(ours)} median_s={med:.3f}"]
+        print(f"ours: median of {len(ours)}: {med:.2f} s wall (min {min(o[0] for o in ours):.2f}, "
+              f"max {max(o[0] for o in ours):.2f}), {cpu:.2f} s CPU of the process; "
+              f"runs {', '.join(f'{w:.2f}' for w, _ in ours)}")
+        results = [f"RESULT bench=fits_step study={args.study} groups=1 repeats={len(ours)} median_s={med:.3f} "
+                   f"cpu_s={cpu:.3f}"]
         if base:
-            bmed = statistics.median(base)
-            print(f"baseline ({args.baseline}): median of {len(base)}: {bmed:.2f} s "
-                  f"(min {min(base):.2f}, max {max(base):.2f}); ratio baseline / ours = {bmed / med:.1f}x")
+            bmed, bcpu = (statistics.median(x) for x in zip(*base))
+            print(f"baseline ({args.baseline}): median of {len(base)}: {bmed:.2f} s wall "
+                  f"(min {min(b[0] for b in base):.2f}, max {max(b[0] for b in base):.2f}), {bcpu:.2f} s CPU; "
+                  f"ratio baseline / ours = {bmed / med:.1f}x wall, {bcpu / cpu:.1f}x CPU")
             print("results, ours vs baseline:")
             print("\n".join(compare(res_o["summary"], res_b["summary"])))
-            results[-1] += f" baseline={args.baseline} baseline_median_s={bmed:.3f} speedup={bmed / med:.2f}"
+            results[-1] += (f" baseline={args.baseline} baseline_median_s={bmed:.3f} baseline_cpu_s={bcpu:.3f} "
+                            f"speedup={bmed / med:.2f} cpu_speedup={bcpu / cpu:.2f}")
         if args.groups > 1:
-            many = [run_child(args.study, warehouse, args.groups, REPO)["seconds"] for _ in range(args.group_repeats)]
-            gmed = statistics.median(many)
-            print(f"ours, {args.groups} groups: median of {len(many)}: {gmed:.1f} s = {gmed / args.groups:.2f} s per "
-                  f"group ({gmed / args.groups / med:.2f}x the one-group study's time per group)")
+            many = [run_child(args.study, warehouse, args.groups, REPO) for _ in range(args.group_repeats)]
+            gmed = statistics.median(r["seconds"] for r in many)
+            gcpu = statistics.median(r["cpu_seconds"] for r in many)
+            print(f"ours, {args.groups} groups: median of {len(many)}: {gmed:.1f} s wall = {gmed / args.groups:.2f} s per "
+                  f"group ({gmed / args.groups / med:.2f}x the one-group study's wall time); {gcpu:.1f} s CPU = "
+                  f"{gcpu / args.groups:.2f} s per group ({gcpu / args.groups / cpu:.2f}x its CPU time)")
             results.append(f"RESULT bench=fits_step study={args.study} groups={args.groups} repeats={len(many)} "
                            f"median_s={gmed:.2f} per_group_s={gmed / args.groups:.3f} "
-                           f"per_group_vs_one_group={gmed / args.groups / med:.2f}")
+                           f"per_group_vs_one_group={gmed / args.groups / med:.2f} cpu_s={gcpu:.2f} "
+                           f"cpu_per_group_vs_one_group={gcpu / args.groups / cpu:.2f}")
         if args.profile:
             spec, lake, metrics, runs = inputs(args.study, warehouse, warehouse / "studies")
             prof = cProfile.Profile()
             prof.runcall(fits_step, spec, lake, metrics, runs)
             pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
-        load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "nan"
+        load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+        print(f"load after: {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} (1, 5, 15 min)")
         for line in results:
-            print(f"{line} load1={load}")
+            print(f"{line} load1_before={load_before[0]:.2f} load1_after={load[0]:.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -5,7 +5,7 @@
    point scored on the real objective, the best distinct few kept;
 2. refine the seeds together: Gauss-Newton steps (analytic Jacobians, Huber IRLS weights) from
    a smoother Huber delta (x100, x10) down to the target, vectorized across seeds;
-3. finish the lowest with L-BFGS-B on the target objective; diagnose and flag it.
+3. finish the lowest with L-BFGS-B (the same continuation in delta); diagnose and flag it.
 The procedure has no randomness: the same data give the same numbers.
 """
 

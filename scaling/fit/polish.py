@@ -224,15 +224,17 @@ def newton_polish(problem: Problem, z0, w=None, *, maxiter: int = 40):
     return Z[0], float(f[0]), bool(ok[0]), msgs[0], int(nit[0])
 
 
-def polish_rows(problem: Problem, Z0, w=None):
-    """The global fit's refinement from several starts (rows of ``Z0``) at once: continuation in
-    the Huber delta (x100, x10: smoother, closer to least squares) by Gauss-Newton with IRLS
-    weights on all starts together, then ``newton_polish_rows`` on the target objective; the best
-    end is finished by L-BFGS-B (``polish``), whose convergence test it must pass. Returns
-    ``polish``'s tuple for the best start and that start's index."""
+def polish_rows(problem: Problem, Z0, W=None, owner=None):
+    """The global fit's refinement from several starts (rows of ``Z0``) at once, for one fit or
+    many (row i belongs to fit ``owner[i]``, weighted by ``W[i]``; default: one fit, the
+    problem's weights): continuation in the Huber delta (x100, x10: smoother, closer to least
+    squares) by Gauss-Newton with IRLS weights on all rows together, then ``newton_polish_rows``
+    on the target objective; each fit's best end is finished by L-BFGS-B (``polish``, with its
+    own continuation), whose convergence test it must pass. Returns ``polish``'s tuple per fit
+    (``owner`` 0, 1, ...)."""
     Z = np.array(np.atleast_2d(Z0), dtype=float)
-    w = problem.w if w is None else np.asarray(w, dtype=float)
-    W = np.array(np.broadcast_to(w, (Z.shape[0], w.size)))
+    W = np.array(np.broadcast_to(problem.w if W is None else W, (Z.shape[0], problem.y.size)), dtype=float)
+    owner = np.zeros(Z.shape[0], dtype=int) if owner is None else np.asarray(owner, dtype=int)
     nit = np.zeros(Z.shape[0], dtype=int)
     if problem.objective != "least_squares":
         for fac in CONTINUATION[:-1]:
@@ -243,6 +245,10 @@ def polish_rows(problem: Problem, Z0, w=None):
     Z, f, _, _, it = newton_polish_rows(problem, Z, W)
     nit += it
     f = np.where(np.isfinite(f), f, np.inf)
-    best = int(np.argmin(f))
-    z, fb, ok, msg, it = polish(problem, Z[best], w, continuation=False)
-    return (z, fb, ok, msg, int(nit[best]) + it), best
+    out = []
+    for o in range(int(owner.max()) + 1 if owner.size else 0):
+        rows = np.flatnonzero(owner == o)
+        best = rows[int(np.argmin(f[rows]))]
+        z, fb, ok, msg, it = polish(problem, Z[best], W[best], continuation=True)
+        out.append((z, fb, ok, msg, int(nit[best]) + it))
+    return out

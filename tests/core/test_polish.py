@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from scaling.fit import fit_law
 from scaling.fit.polish import newton_polish, polish
@@ -77,3 +78,24 @@ def test_global_fit_reaches_the_lbfgs_continuation_optimum():
         old = min(polish(problem, problem.to_z(s))[1] for s in seeds)
         assert fit.converged
         assert fit.objective <= old * (1 + 1e-9), law
+
+
+def test_global_refits_together_are_the_global_fits_alone():
+    """Bootstrap refits from the global search (``restarts="global"``) refine the seeds of many
+    resamples together: each ends where ``fit_law`` with that resample's weights ends."""
+    from scaling.fit.bootstrap import _global_refits
+    from scaling.fit.threads import single_thread_blas
+
+    X, y = sweep(5)
+    fit = fit_law("kaplan", X, y)
+    st = fit.settings
+    problem = Problem(fit.law, X, y, objective=st["objective"], delta=st["delta"], space=st["space"])
+    rng = np.random.default_rng(8)
+    W = np.stack([np.bincount(rng.integers(0, y.size, y.size), minlength=y.size) for _ in range(3)]).astype(float)
+    with single_thread_blas():  # as the bootstrap runs them (and fit_law runs itself)
+        Z, F, ok = _global_refits(problem, W)
+    for i, w in enumerate(W):
+        alone = fit_law("kaplan", X, y, weights=w)
+        # equal up to rounding, which the flat direction of Kaplan's N_c, D_c on this data magnifies
+        np.testing.assert_allclose(Z[i], problem.to_z(alone.params), rtol=1e-6)
+        assert ok[i] == alone.converged and F[i] == pytest.approx(alone.objective, rel=1e-12)
