@@ -4,7 +4,9 @@ Resampling whole runs (not points) keeps a run's correlated points together (Bes
 2024 resample points; with one point per run the two coincide). A resample is a vector of
 counts per run, applied as point weights, so no data are copied; each refit starts from the
 full fit's optimum and takes Gauss-Newton steps with a line search on the target objective
-(falling back to L-BFGS-B), the fast path.
+(Huber IRLS, then L-BFGS-B, for the few left short of a stationary point), the fast path. The
+refits of a batch of resamples run together, vectorized (``newton_polish_rows``); each ends where
+it would alone, and the batches are the same whatever ``n_jobs``.
 
 A warm start stays in the full fit's basin, which understates the spread where the objective is
 flat or has several minima. ``restarts="auto"`` (the default) decides per law and data by
