@@ -10,6 +10,8 @@ Interval stability: the 95% interval of the predicted Pile-CC loss on the test m
 is recomputed with a second bootstrap seed; the table gives the median and largest shift
 of an interval end (over the 256 mixtures) as a share of the interval's width.
 
+Ends with one ``RESULT`` line per law (median seconds, ratio to linear, Spearman).
+
 Usage: python benchmarks/bench_mixing.py [--repeats 5] [--resamples 200]
 """
 
@@ -62,6 +64,7 @@ def main() -> None:
     print("| law | time, 13 targets + bootstrap (s) | ratio to linear | failed refits | "
           "Pile-CC held-out Spearman | mean Spearman, 13 targets | 95% interval end shift, 2nd seed (median / max, of width) |")
     print("|---|---|---|---|---|---|---|")
+    lines = []
     for law in laws:
         res = results[law]
         other = study(law, train, test, args.resamples, seed=1)
@@ -75,7 +78,13 @@ def main() -> None:
         med = statistics.median(times[law])
         print(f"| {law} | {med:.2f} | {med / base:.1f}x | {failed} / {len(res.fits) * args.resamples} | "
               f"{rho:.4f} | {mean_rho:.4f} | {np.median(shift):.2f} / {shift.max():.2f} |")
+        lines.append(f"RESULT bench=mixing data=regmix_1m law={law} baseline=linear repeats={args.repeats} "
+                     f"resamples={args.resamples} median_s={med:.3f} ratio_vs_linear={med / base:.2f} "
+                     f"failed_refits={failed} pile_cc_spearman={rho:.4f} mean_spearman={mean_rho:.4f}")
     print(f"\nPile-CC published (SOURCE.md): LightGBM 0.9892, linear 0.9021; target index {k}.")
+    load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    for line in lines:
+        print(f"{line} load1={load1:.1f}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Resampling whole runs (not points) keeps a run's correlated points together (Bes
 2024 resample points; with one point per run the two coincide). A resample is a vector of
 counts per run, applied as point weights, so no data are copied; each refit starts from the
 full fit's optimum and takes Gauss-Newton steps with a line search on the target objective
-(falling back to L-BFGS-B), the fast path.
+(Huber IRLS, then L-BFGS-B, for the few left short of a stationary point), the fast path. The
+refits of a batch of resamples run together, vectorized (``newton_polish_rows``); each ends where
+it would alone, and the batches are the same whatever ``n_jobs``.
 
 A warm start stays in the full fit's basin, which understates the spread where the objective is
 flat or has several minima. ``restarts="auto"`` (the default) decides per law and data by
@@ -16,6 +18,7 @@ restarts from the global search (flag ``bootstrap_restarts:global``).
 
 from __future__ import annotations
 
+import copy
 import multiprocessing as mp
 import os
 import warnings
@@ -30,7 +33,7 @@ from ..laws.base import Law
 from ..laws.registry import get_law
 from .diagnostics import identification_flags
 from .fitter import fit_law
-from .polish import newton_polish
+from .polish import newton_polish, newton_polish_rows, polish_rows
 from .problem import Problem
 from .result import FitResult
 from .threads import single_thread_blas
@@ -163,13 +166,41 @@ PROBE_OBJECTIVE, PROBE_DISTANCE = 1e-4, 0.05
 RESTARTS = ("auto", "warm", "global")
 
 
+def _global_refits(problem: Problem, W):
+    """For each row of weights in ``W``, the refit ``fit_law`` makes from its global search (grid
+    seeds, then refinement), the seeds of all rows refined together: (z, objective, converged) per
+    row; a row whose grid has no finite seed is returned as not converged."""
+    from .seeding import seed_grid
+
+    starts, owner, has = [], [], np.zeros(len(W), dtype=bool)
+    for i, w in enumerate(W):
+        weighted = copy.copy(problem)
+        weighted.w = w
+        seeds, _ = seed_grid(weighted)
+        has[i] = bool(seeds)
+        starts += [problem.to_z(s) for s in seeds]
+        owner += [int(np.sum(has[:i + 1])) - 1] * len(seeds)
+    k = len(problem.names)
+    Z, F, ok = np.full((len(W), k), np.nan), np.full(len(W), np.nan), np.zeros(len(W), dtype=bool)
+    if starts:
+        rows = np.flatnonzero(has)
+        ends = polish_rows(problem, np.array(starts), np.asarray(W)[rows][owner], owner)
+        for i, (z, _, conv, _, _) in zip(rows, ends):
+            Z[i] = problem.to_z(problem.theta(z))  # as fit_law reports it: parameters, back to coordinates
+            F[i], ok[i] = problem.value(Z[i], W[i]), conv
+    return Z, F, ok
+
+
 def _global_refit(problem: Problem, w):
-    """A refit from the global search (grid seeds + L-BFGS-B), as ``fit_law`` does on the full data."""
-    X = {v: problem.X[v] for v in problem.law.variables}
-    st = _WORK["settings"]
-    fit = fit_law(problem.law, X, problem.y, objective=st["objective"], delta=st["delta"], space=st["space"],
-                  weights=w, fixed=st["fixed"] or None, bounds=st["bounds"] or None, tau=st["tau"])
-    return problem.to_z(fit.params), problem.value(problem.to_z(fit.params), w), fit.converged
+    """One refit from the global search (grid seeds + refinement), as ``fit_law`` does on the full data."""
+    Z, F, ok = _global_refits(problem, np.asarray(w, dtype=float)[None, :])
+    if not np.all(np.isfinite(Z[0])):
+        raise FitError("no finite starting point for the global refit")
+    return Z[0], float(F[0]), bool(ok[0])
+
+
+# refits vectorized together: at most this many (rows x points x free parameters) Jacobian entries
+BATCH_ENTRIES = 2_000_000
 
 
 def _refit_chunk(rows: np.ndarray):
@@ -179,15 +210,23 @@ def _refit_chunk(rows: np.ndarray):
     ok = np.zeros(rows.size, dtype=bool)
     names = problem.law.param_names
     with single_thread_blas(), np.errstate(all="ignore"):
-        for i, r in enumerate(rows):
-            w = base_w * counts[r][point_group]
-            if glob:
-                z, _, conv = _global_refit(problem, w)
-            else:
-                z, _, conv, _, _ = newton_polish(problem, z0, w)
-            th = problem.theta(z)
-            out[i] = [th[n] for n in names]
-            ok[i] = conv
+        size = _batch_size(problem, glob)
+        if glob:  # every refit from its own global search; the seeds of all refined together
+            for s in range(0, rows.size, size):
+                part = rows[s:s + size]
+                Z, _, conv = _global_refits(problem, base_w * counts[part][:, point_group])
+                th = problem.theta_rows(Z)
+                out[s:s + part.size] = np.column_stack([np.broadcast_to(th[n], (part.size, 1))[:, 0] for n in names])
+                ok[s:s + part.size] = conv
+            return out, ok
+        # warm refits: Gauss-Newton on many resamples at once (each row as it would be alone)
+        for s in range(0, rows.size, size):
+            part = rows[s:s + size]
+            W = base_w * counts[part][:, point_group]
+            Z, _, conv, _, _ = newton_polish_rows(problem, z0, W)
+            th = problem.theta_rows(Z)
+            out[s:s + part.size] = np.column_stack([np.broadcast_to(th[n], (part.size, 1))[:, 0] for n in names])
+            ok[s:s + part.size] = conv
     return out, ok
 
 
@@ -211,13 +250,23 @@ def _needs_global(problem: Problem, z0, base_w, point_group, counts) -> bool:
 def _refits(n_resamples: int, n_jobs: int, use_global: bool):
     _WORK["global"] = use_global
     rows = np.arange(n_resamples)
-    n_jobs = max(1, min(int(n_jobs), os.cpu_count() or 1, n_resamples))
+    # the same batches of refits whatever the number of workers, so the draws do not depend on it
+    size = _batch_size(_WORK["problem"], use_global)
+    chunks = [rows[s:s + size] for s in range(0, n_resamples, size)]
+    n_jobs = max(1, min(int(n_jobs), os.cpu_count() or 1, len(chunks)))
     if n_jobs == 1:
-        return _refit_chunk(rows)
-    chunks = np.array_split(rows, n_jobs * 4)
-    with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork")) as ex:
-        parts = list(ex.map(_refit_chunk, chunks))
+        parts = [_refit_chunk(c) for c in chunks]
+    else:
+        with ProcessPoolExecutor(n_jobs, mp_context=mp.get_context("fork")) as ex:
+            parts = list(ex.map(_refit_chunk, chunks))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _batch_size(problem: Problem, use_global: bool) -> int:
+    """Refits per batch: at most ``BATCH_ENTRIES`` Jacobian entries (a global refit has 4 seeds),
+    and at most a quarter of the default 1,000 so that workers share the batches."""
+    size = max(1, BATCH_ENTRIES // max(1, problem.y.size * (len(problem.names) + 1)))
+    return max(1, min(size // 4 if use_global else size, 250))
 
 
 def bootstrap(law: Law | str, X: Mapping[str, np.ndarray], y, runs=None, *, n_resamples: int = 1000,

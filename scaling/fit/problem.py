@@ -82,6 +82,8 @@ class Problem:
         self.is_log = np.array([p.log for p in self.free])
         self.zbounds = [self._zbound(p) for p in self.free]
         self._ly = np.log(self.y) if self.space == "log" else None
+        self.zlow = np.array([-np.inf if lo is None else lo for lo, _ in self.zbounds], dtype=float)
+        self.zhigh = np.array([np.inf if hi is None else hi for _, hi in self.zbounds], dtype=float)
 
     def _zbound(self, p):
         lo, hi = self.bounds[p.name]
@@ -133,6 +135,47 @@ class Problem:
                 zp[j] += h
                 zm[j] -= h
                 J[:, j] = (self.predict(zp) - self.predict(zm)) / (2 * h)
+        return J
+
+    # many parameter vectors at once (rows of Z, shape (R, n_free)), each with its own weights ----
+    def theta_rows(self, Z) -> dict:
+        """Parameter values of each row of ``Z``: free ones shaped (R, 1), fixed ones scalars."""
+        Z = np.asarray(Z, dtype=float)
+        vals = np.where(self.is_log, np.exp(np.minimum(Z, 700.0)), Z)
+        out = dict(self.fixed)
+        out.update({name: vals[:, j:j + 1] for j, name in enumerate(self.names)})
+        return out
+
+    def predict_rows(self, Z) -> np.ndarray:
+        """The law at each row of ``Z``: shape (R, n). Laws broadcast parameters shaped (R, 1)."""
+        Z = np.asarray(Z, dtype=float)
+        pred = np.asarray(self.law.fn(self.X, self.theta_rows(Z)), dtype=float)
+        return np.array(np.broadcast_to(pred, (Z.shape[0], self.y.size)))
+
+    def values_rows(self, Z, W, delta=None) -> np.ndarray:
+        """The objective of each row of ``Z`` under the weights of the same row of ``W``: shape (R,)."""
+        r = residuals(self.predict_rows(Z), self.y, self.space)
+        rho, _ = point_loss(r, self.objective, self.delta if delta is None else delta, self.tau)
+        return np.einsum("rn,rn->r", W, rho)
+
+    def jacobian_rows(self, Z, pred=None) -> np.ndarray:
+        """d pred / d z at each row of ``Z``: shape (R, n, n_free)."""
+        Z = np.asarray(Z, dtype=float)
+        R, n = Z.shape[0], self.y.size
+        th = self.theta_rows(Z)
+        J = np.empty((R, n, len(self.names)))
+        g = self.law.grad(self.X, th) if self.law.grad else {}
+        for j, name in enumerate(self.names):
+            if name in g:
+                J[:, :, j] = np.broadcast_to(g[name], (R, n))
+                if self.is_log[j]:
+                    J[:, :, j] *= th[name]
+            else:
+                h = 1e-6 * np.maximum(1.0, np.abs(Z[:, j]))
+                Zp, Zm = Z.copy(), Z.copy()
+                Zp[:, j] += h
+                Zm[:, j] -= h
+                J[:, :, j] = (self.predict_rows(Zp) - self.predict_rows(Zm)) / (2 * h[:, None])
         return J
 
     def value_and_grad(self, z, w=None, delta=None):

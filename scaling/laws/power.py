@@ -61,10 +61,10 @@ def broken_power_law(variable: str = "flops") -> Law:
         lx = np.log(X[variable])
         t = (lx - np.log(p["d1"])) / p["f1"]
         soft, sig = np.logaddexp(0.0, t), 1.0 / (1.0 + np.exp(-t))
-        bu = p["b"] * np.exp(-p["c0"] * lx - p["c1"] * p["f1"] * soft)
-        return {"a": np.ones_like(lx), "b": bu / p["b"] if p["b"] != 0 else np.exp(-p["c0"] * lx - p["c1"] * p["f1"] * soft),
-                "c0": -bu * lx, "c1": -bu * p["f1"] * soft, "d1": bu * p["c1"] * sig / p["d1"],
-                "f1": bu * p["c1"] * (sig * t - soft)}
+        u = np.exp(-p["c0"] * lx - p["c1"] * p["f1"] * soft)  # d pred / d b (broadcasts over rows of p)
+        bu = p["b"] * u
+        return {"a": np.ones_like(lx), "b": u, "c0": -bu * lx, "c1": -bu * p["f1"] * soft,
+                "d1": bu * p["c1"] * sig / p["d1"], "f1": bu * p["c1"] * (sig * t - soft)}
 
     def hints(X, y):
         x = np.asarray(X[variable], dtype=float)

@@ -96,3 +96,21 @@ def test_result_predict_and_summary():
     d = fit.to_dict()
     assert d["law"] == "chinchilla" and d["n_runs"] == 8 and d["n_points"] == 64
     assert set(d["diagnostics"]) >= {"rmse", "max_abs_rel_error", "trend"}
+
+
+def test_a_repeated_fit_is_an_independent_copy():
+    """Backtests and rollouts fit the same subsets again; a repeat is served from the first fit,
+    so a caller changing its result (flags, settings, as the pipeline does) changes no later one."""
+    from scaling.fit.fitter import _RECENT
+
+    true, X, y, _ = simulate("chinchilla", seed=21, noise=3e-3)
+    _RECENT.clear()
+    a = fit_law("chinchilla", X, y)
+    a.flags.append("changed")
+    a.settings["bounds"]["alpha"] = (0, 1)
+    a.params["E"] = -1.0
+    b = fit_law("chinchilla", X, y)
+    assert len(_RECENT) == 1
+    assert "changed" not in b.flags and b.settings["bounds"] == {} and b.params["E"] > 0
+    c = fit_law("chinchilla", X, y, delta=2e-3)  # other settings: a fit of its own
+    assert len(_RECENT) == 2 and c.settings["delta"] == 2e-3

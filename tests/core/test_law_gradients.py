@@ -61,3 +61,21 @@ def test_data_constrained_sample_covers_both_branches():
                     + p["beta"] * np.log(X["unique_tokens"])) / p["alpha"])
     assert 0 < np.sum(n_opt < X["params"]) < N.size
     assert 0 < np.sum(X["tokens"] > X["unique_tokens"]) < N.size
+
+
+@pytest.mark.parametrize("name", sorted(n for n in LAWS if n != "broken_power_law"))
+def test_law_and_gradient_broadcast_over_rows_of_parameters(name):
+    """Refits run many resamples at once: parameters shaped (R, 1) against data shaped (n,) give
+    row i what the law gives for row i's values alone."""
+    law = LAWS[name]
+    p = PARAMS[name]
+    scales = np.array([1.0, 1.01, 0.98])
+    rows = {k: v * scales[:, None] for k, v in p.items()}
+    pred, g = law.fn(X, rows), law.grad(X, rows)
+    for i, s in enumerate(scales):
+        alone = {k: v * s for k, v in p.items()}
+        np.testing.assert_array_equal(np.broadcast_to(pred, (3, N.size))[i], law.fn(X, alone))
+        ga = law.grad(X, alone)
+        for k in law.param_names:
+            np.testing.assert_array_equal(np.broadcast_to(g[k], (3, N.size))[i],
+                                          np.broadcast_to(ga[k], (N.size,)), err_msg=f"{name}: d/d{k}")
