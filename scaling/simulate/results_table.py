@@ -58,12 +58,13 @@ def write_results_csv(path: Path, offset: float = 0.0, **kw) -> Path:
 
 def results_study(name: str, *, location: str | None = None, description: str | None = None,
                   law: str | None = "chinchilla", n_resamples: int = 40, backtest_resamples: int | None = 20,
-                  source_extra: str = "", extra: str = "") -> str:
+                  source_extra: str = "", extra: str = "", study_keys: str = "") -> str:
     """The study file of a results table at `location` (default ``data/<name>.csv``); `law` None: no fit,
     `backtest_resamples` None: the fitter's default.
 
-    `source_extra` adds keys to the source (before its column map), `extra` appends text at the end."""
-    head = f'[study]\ndescription = "{description or f"{name}: a small results table"}"\n'
+    `study_keys` adds keys to ``[study]``, `source_extra` to the source (before its column map), and
+    `extra` appends text at the end."""
+    head = f'[study]\n{study_keys}description = "{description or f"{name}: a small results table"}"\n'
     text = head + source_block("table", location or f"data/{name}.csv", run="model", params="params",
                                tokens="tokens", final=False, extra=source_extra)
     if law is not None:

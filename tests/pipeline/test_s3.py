@@ -144,7 +144,9 @@ def test_example_studies_in_an_object_store_equal_a_local_run(tmp_path, s3, loca
     got, want = store_tables(url), local_run
     assert sorted(got) == sorted(want)
     for name in want:
-        assert want[name].height or name in ("quarantine", "isoflop_optima", "crossovers"), name
+        # the example studies ask for no IsoFLOP fit, arms or observational law
+        assert want[name].height or name in ("quarantine", "isoflop_optima", "crossovers", "observational_components",
+                                             "observational_families", "observational_models"), name
         assert_frame_equal(got[name], want[name])
     assert set(got["runs"]["study"]) == {"example_checkpoints"}
     assert set(got["mixture_points"]["study"]) == {"example_mixture"}

@@ -11,7 +11,7 @@ import pytest
 from dagster import DagsterInstance
 
 from helpers import query, results_csv
-from test_portable import STUDY
+from scaling.simulate.results_table import results_study
 
 
 def scaling(tmp_path, *args):
@@ -21,9 +21,10 @@ def scaling(tmp_path, *args):
                           timeout=900)
 
 
-def write(studies, file, name, head=""):
+def write(studies, file, name, study_keys=""):
     results_csv(studies / "data" / f"{name}.csv")
-    (studies / file).write_text(head + STUDY.format(name=name))
+    (studies / file).write_text(results_study(name, law="power_law_flops", n_resamples=20, backtest_resamples=10,
+                                              source_extra='on_error = "quarantine"\n', study_keys=study_keys))
 
 
 @pytest.mark.slow
@@ -38,8 +39,8 @@ def test_scaling_run_reports_bad_study_files_runs_the_others_and_removes_gone_st
 
     (studies / "old.toml").unlink()
     (studies / "broken.toml").write_text("[[sources]\nname = 'x'\n")
-    write(studies, "twin_a.toml", "twin", head='[study]\nname = "twin"\n\n')
-    write(studies, "twin_b.toml", "twin", head='[study]\nname = "twin"\n\n')
+    write(studies, "twin_a.toml", "twin", study_keys='name = "twin"\n')
+    write(studies, "twin_b.toml", "twin", study_keys='name = "twin"\n')
     second = scaling(tmp_path, "run", "--force", "--no-summary")  # --force: run "good" again, though unchanged
     assert second.returncode == 1
     errors = second.stderr.splitlines()
