@@ -54,6 +54,7 @@ from warehouse.lake import (
     inside_lake,
     partition_dir,
     read_manifest,
+    remove_partition,
 )
 
 STATE = "_state"
@@ -111,13 +112,7 @@ def _apply(lake: Path, switch: list[list[str | None]]) -> None:
     for staged, target in switch:
         dest = inside_lake(lake, lake / target)  # a commit record names only paths inside the lake
         if staged is None:
-            dest.unlink(missing_ok=True)
-            for d in (dest.parent, dest.parent.parent):
-                if d.name.startswith(("study=", "source=")):
-                    try:
-                        d.rmdir()
-                    except OSError:
-                        pass
+            remove_partition(lake, target)
             continue
         src = inside_lake(lake, lake / staged)
         if src.exists():

@@ -144,6 +144,19 @@ def scan_table(lake: Path, table: str, study: str, metrics=None) -> pl.DataFrame
     return lazy.collect()
 
 
+def remove_partition(lake: Path, target: str) -> None:
+    """Remove the partition file `target` (a path relative to the lake) and its emptied ``study=`` and
+    ``source=`` folders."""
+    dest = inside_lake(lake, lake / target)
+    dest.unlink(missing_ok=True)
+    for d in (dest.parent, dest.parent.parent):
+        if d.name.startswith(("study=", "source=")):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
 def drop_study(lake: Path, table: str, study: str) -> None:
     """Remove a study's partition (used when a study no longer has data for that table)."""
     f = partition_dir(lake, table, study) / "data.parquet"

@@ -44,7 +44,7 @@ from typing import Any, Callable
 from fsspec.asyn import sync
 
 from scaling.errors import StorageError
-from warehouse.lake import atomic_write_json, inside_lake, read_manifest
+from warehouse.lake import atomic_write_json, inside_lake, read_manifest, remove_partition
 
 ORIGIN = "origin.json"  # in the working copy's root: the store it mirrors
 POINTER = "head.json"
@@ -503,14 +503,7 @@ def mirror(store: Store, lake: Path, study: str, ptr: dict | None) -> None:
         synced["files"][target] = entry["key"]
     for target in _local_partitions(lake, study):
         if target not in ptr["files"]:
-            dest = inside_lake(lake, lake / target)
-            dest.unlink(missing_ok=True)
-            for d in (dest.parent, dest.parent.parent):
-                if d.name.startswith(("study=", "source=")):
-                    try:
-                        d.rmdir()
-                    except OSError:
-                        pass
+            remove_partition(lake, target)
     synced["files"] = {t: k for t, k in synced["files"].items() if t in ptr["files"]}
 
     if ptr["commit"]:

@@ -74,12 +74,7 @@ def mixing_study(study: str, spec: dict, mixture_points: pl.DataFrame) -> StudyM
     weights = mixture_points.filter(pl.col("kind") == "weight")
     losses = mixture_points.filter(pl.col("kind") == "loss")
     domains = weights["domain"].unique(maintain_order=True).to_list()
-    all_targets = losses["domain"].unique(maintain_order=True).to_list()
-    targets = list(spec.get("targets", all_targets))
-    missing = [t for t in targets if t not in all_targets]
-    if missing:
-        raise SpecError(f"targets {missing} are not loss domains of the study ({all_targets})", study=study,
-                        field="mixing.targets")
+    targets = _targets(study, spec, losses)
     runs, W = _matrix(mixture_points, "train", "weight", domains)
     runs_l, L = _matrix(mixture_points, "train", "loss", targets)
     assert runs == runs_l
