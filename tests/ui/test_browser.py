@@ -188,7 +188,8 @@ def test_asset_graph_shows_the_layers_and_the_lineage_of_fits(page):
         see(page, group)
     shot(page, "asset_graph")
     page.goto("/assets/law_fits?view=lineage&lineageScope=upstream&lineageDepth=2")
-    shown = ("raw_sources", "runs", "points", "law_fits")
+    # the fits wait for the whole ingest: runs and points, and mixture_points beside them
+    shown = ("raw_sources", "runs", "points", "mixture_points", "law_fits")
     for name in shown:
         see(page, name)
     # every node has loaded its partition status: all studies materialized everywhere
