@@ -33,6 +33,8 @@ RUN_METADATA = {
     "unique_tokens": float, "dataset": str, "tied_embeddings": bool,
     # mixture-of-experts: parameters active per token (6·N·D counts these); accelerator-time compute
     "active_params": float, "gpu_hours": float, "peak_flops": float, "mfu": float,
+    # the learning-rate schedule as planned (`scaling.normalize.schedule`): where it ends, where its cooldown starts
+    "schedule_steps": int, "schedule_tokens": float, "cooldown_start_step": int, "cooldown_start_tokens": float,
 }
 # Names that become folder names in the warehouse (study, source): checked with `check_name`.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -416,7 +418,7 @@ def load_study(path: str | Path, *, data_roots: tuple[str | Path, ...] | list = 
 
 # Canonical columns whose values a source may scale (model size in billions, tokens in trillions, ...).
 SCALABLE = ("tokens", "flops", "params", "non_embedding_params", "batch_tokens", "unique_tokens", "active_params",
-            "gpu_hours")
+            "gpu_hours", "schedule_tokens", "cooldown_start_tokens")
 
 
 def check_source_extras(raw: dict, where: dict) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from scaling.normalize.mapping import (Problems, columns_of, metric_columns, nee
                                        run_expr)
 from scaling.normalize.derive import with_extracted
 from scaling.normalize.metadata import metadata_frame, resolve_run_metadata
-from scaling.normalize.schedule import checkpoint_position, peak_positions, run_schedule
+from scaling.normalize.schedule import (SCHEDULE_END, SCHEDULE_KEYS, beyond_schedule, checkpoint_position,
+                                       peak_positions, run_schedule, stated_position)
 from scaling.normalize.units import bits_per_byte_expr, flops_accelerator, flops_params, to_nats_expr
 from scaling.spec import LOSS_UNITS, RUN_METADATA, SourceSpec, StudySpec, unit_of
 
@@ -365,6 +366,21 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
                      "cannot derive tokens: map a `tokens` column, or `step` plus `batch_tokens` (column or run "
                      "metadata), or `flops` plus `params`")
         points, changed = points.filter(~no_tokens), True
+    # A schedule the study states (run metadata) places the points; a point past its run's end is an error.
+    stated = meta_df.select(pl.any_horizontal(pl.col(k).is_not_null() for k in SCHEDULE_KEYS).any()).item() \
+        and src.final != "all"
+    at = stated_position(pl.col("step"), pl.col("tokens")) if stated else None
+    if stated and meta_df.select(pl.any_horizontal(pl.col(k).is_not_null() for k, _ in SCHEDULE_END).any()).item():
+        past = beyond_schedule(at)
+        if _flags(points, [past])[0]:
+            stated_end = pl.coalesce(pl.format("schedule_steps = {}", pl.col("schedule_steps")),
+                                     pl.format("schedule_tokens = {}", pl.col("schedule_tokens")))
+            _add_by_column(problems, _collect(points.filter(past)), pl.format(
+                "run '{}' logs step {} ({} tokens), past the end of its schedule as the study states it ({}); "
+                "correct the run's schedule_steps or schedule_tokens",
+                pl.col("_run").cast(pl.Utf8), pl.col("step").cast(pl.Utf8).fill_null("-"),
+                pl.col("tokens").cast(pl.Utf8).fill_null("-"), stated_end))
+            points, changed = points.filter(~past), True
 
     key = ["_run", "metric", pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_key")]
     dups = _duplicates(points, key) if not keys_unique else None
@@ -397,7 +413,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         points = points.join(last.lazy(), on=["_run", "metric"], how="left").with_columns(
             is_final=order_by == pl.col("_last"))
     points = points.with_columns(
-        checkpoint=pl.lit("end") if src.final == "all" else checkpoint_position(order_by, lr_col),
+        checkpoint=pl.lit("end") if src.final == "all" else checkpoint_position(order_by, lr_col, at, pl.col("_last")),
         flops=flops, learning_rate=lr_col,
         loss_nats=to_nats_expr(pl.col("value"), pl.col("unit"), pl.col("bytes_per_token")),
     ).with_columns(

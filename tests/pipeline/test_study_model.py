@@ -133,6 +133,76 @@ def test_checkpoint_position_from_the_learning_rate_column(public_study, shared_
         == ["end"]
 
 
+# modded-nanogpt records' hyperparameters (warmdown = the cooldown of their warmup-stable-decay schedule)
+NANOGPT_COOLDOWN = {"Optimizers": 5100 - 1450, "ScaleUp1B": 20344 - 5812, "llmc": 9536 - 2000}
+
+
+def test_checkpoint_position_from_the_schedule_the_study_states(public_study, shared_data):
+    """The nanoGPT logs have no learning-rate column: the study states each schedule (its length read from
+    the modded dialect's `step:<i>/<N>`, its warmdown start as run metadata), and that places every point."""
+    import re
+    w = public_study("nanogpt", full=False)[1]
+    for path in sorted((shared_data / "nanogpt_speedrun_logs").glob("*.log")):
+        text = path.read_text()
+        if "llmc" in path.name:
+            steps, length, cooldown = [int(m) for m in re.findall(r"^s:(\d+) tel:", text, re.M)], 9536, NANOGPT_COOLDOWN["llmc"]
+        else:
+            found = re.findall(r"^step:(\d+)/(\d+) val_loss:", text, re.M)
+            steps, length = [int(a) for a, _ in found], int(found[-1][1])
+            cooldown = NANOGPT_COOLDOWN["ScaleUp1B" if "ScaleUp1B" in path.name else "Optimizers"]
+        expect = ["end" if s == steps[-1] and s >= 0.99 * length else "cooldown" if s >= cooldown else "mid"
+                  for s in steps]
+        got = query(w, "SELECT step, checkpoint FROM points WHERE run = ? AND metric = 'val_loss' ORDER BY step",
+                    [path.stem])
+        assert got["step"].to_list() == steps
+        assert got["checkpoint"].to_list() == expect, path.name
+        assert expect[-1] == "end" and expect.count("cooldown") >= 10 and expect.count("mid") >= 10
+        run = query(w, "SELECT schedule_steps, cooldown_start_step FROM runs WHERE run = ?", [path.stem]).row(0)
+        assert run == (length, cooldown)
+
+
+def test_a_run_stopping_short_of_its_stated_schedule_has_no_end(tmp_path, shared_data):
+    """OLMo-2 7B's 4T-token schedule: the W&B segments of the run (the last at step 925k, 3.88e12 tokens,
+    its learning rate still at the stable 3e-4) stop short of it, so none of their points is an end and a
+    final-loss fit without a filter does not take them for finished runs; the annealed point is the end."""
+    from scaling.plan.data import gather
+    from scaling.plan.fits import plan_fits
+    from scaling.plan.scope import study_scope
+    from scaling.spec import load_study
+    studies = tmp_path / "studies"
+    path = copy_study("olmo_ladder", studies, public=True, shared=shared_data)
+    text = path.read_text().replace('[sources.runs."peteish7*"]\nparams = 6887575552',
+                                    '[sources.runs."peteish7*"]\nparams = 6887575552\n'
+                                    '[sources.runs."peteish7_eval*"]\nschedule_tokens = 3945065873408')
+    text = text.replace("filter = \"run NOT LIKE 'peteish%' AND ", "filter = \"")
+    path.write_text(text)
+    run_study(studies, tmp_path / "wh", "olmo_ladder", selection=NORMALIZED)
+    last = query(tmp_path / "wh", "SELECT run, checkpoint, is_final, tokens FROM points WHERE metric = 'c4_loss' "
+                                  "AND run LIKE 'peteish7_eval%' AND is_final ORDER BY run")
+    assert dict(zip(last["run"], last["checkpoint"])) == {
+        "peteish7_eval_170k-450k": "mid", "peteish7_eval_anneal": "end", "peteish7_eval_full": "mid"}
+    # the medium-LR runs state no schedule: their last logged point stays their end, as before
+    medlr = query(tmp_path / "wh", "SELECT DISTINCT checkpoint FROM points WHERE metric = 'c4_loss' "
+                                   "AND run LIKE 'peteish7_medlr%' AND is_final")
+    assert medlr["checkpoint"].to_list() == ["end"]
+    spec = load_study(path, data_roots=(shared_data,))
+    points, runs = query(tmp_path / "wh", "SELECT * FROM points"), query(tmp_path / "wh", "SELECT * FROM runs")
+    (plan,) = [p for p in plan_fits(spec, points, runs) if p.law == "chinchilla"]
+    (data,) = gather(plan, points, runs, study_scope(spec.forecasts))
+    fitted = set(data.runs.tolist())
+    assert not any(r.startswith("peteish7_eval") for r in fitted)
+    assert {r for r in fitted if r.startswith("peteish7_medlr")}  # the filter no longer keeps them out
+
+
+def test_a_point_past_its_stated_schedule_is_a_located_error(tmp_path, shared_data):
+    studies = tmp_path / "studies"
+    path = copy_study("nanogpt", studies, public=True, shared=shared_data)
+    path.write_text(path.read_text().replace("schedule_steps = 9536", "schedule_steps = 9000"))
+    err = error_of(lambda: run_study(studies, tmp_path / "wh", "nanogpt", selection=NORMALIZED))
+    assert err.where.study == "nanogpt" and err.where.source == "llmc" and err.where.column == "train_loss"
+    assert err.where.file.endswith("2024-06-06_AdamW_llmc_format.log") and err.where.line is not None
+    assert "step 9091" in str(err) and "past the end of its schedule" in str(err) and "schedule_steps = 9000" in str(err)
+
 MOE_STUDY = """
 [study]
 name = "moe"
