@@ -130,3 +130,63 @@ def test_chinchilla_study_approach2_beside_approach3(tmp_path, shared_data):
     assert opt.height == 9
     fc = query(warehouse, "SELECT DISTINCT law FROM forecasts WHERE kind = 'compute_optimal' ORDER BY law")
     assert {"chinchilla", "isoflop"} <= set(fc["law"].to_list())
+
+
+def test_isoflop_grid_with_its_settings_in_columns(tmp_path, arms):
+    """An IsoFLOP grid published as one table: each row a run, the settings it varies (data set, schedule)
+    in columns, sizes in millions and tokens in billions, no run id. The study names the settings as group
+    labels and scales the units; no file is converted first. Each setting's optimum matches its own arm."""
+    studies, warehouse = tmp_path / "studies", tmp_path / "warehouse"
+    studies.mkdir()
+    frames = []
+    for i, (arm, p) in enumerate(ARMS.items()):
+        _write_grid(tmp_path / f"{arm}.csv", p, seed=i)
+        g = pl.read_csv(tmp_path / f"{arm}.csv")
+        frames.append(pl.DataFrame({
+            "Dataset": ["web" if arm == "a" else "code"] * g.height, "LR schedule": ["cosine"] * g.height,
+            "Budget": [f"{c:.0e}" for c in np.repeat(BUDGETS, 9)],
+            "Params (M)": (g["N"] / 1e6).round(6), "Tokens (B)": (g["D"] / 1e9).round(9), "Final loss": g["loss"]}))
+    pl.concat(frames).write_csv(studies / "grid.csv")
+    (studies / "grid.toml").write_text('''
+[study]
+group_by = ["dataset", "schedule"]
+
+[[sources]]
+name = "grid"
+kind = "checkpoint_results"
+location = "grid.csv"
+format = "csv"
+final = "all"
+run = "{Dataset}-{LR schedule}-{Budget}-{Params (M)}M"
+labels = { dataset = "Dataset", schedule = "LR schedule" }
+scale = { params = 1e6, tokens = 1e9 }
+[sources.columns]
+params = "Params (M)"
+tokens = "Tokens (B)"
+[sources.metrics]
+loss = "Final loss"
+
+[[fits]]
+law = "isoflop"
+target = "loss"
+budgets = "data"
+n_resamples = 200
+''')
+    run_study(studies, warehouse, "grid")
+    runs = query(warehouse, "SELECT run, group_name, params, tokens FROM runs ORDER BY run")
+    assert runs.height == 90 and set(runs["group_name"]) == {"dataset=code,schedule=cosine",
+                                                            "dataset=web,schedule=cosine"}
+    web = pl.read_csv(tmp_path / "a.csv")
+    first = runs.filter(pl.col("run") == f"web-cosine-1e+18-{web['N'][0] / 1e6:.6f}".rstrip("0").rstrip(".") + "M")
+    assert first.height == 1 and first["params"][0] == pytest.approx(round(web["N"][0] / 1e6, 6) * 1e6, rel=1e-12)
+    fits = query(warehouse, "SELECT group_name, estimate, ci_low, ci_high, n_runs, flags FROM law_fits "
+                            "WHERE law = 'isoflop' AND parameter = 'a_params_exponent' ORDER BY group_name")
+    for arm, dataset in (("b", "code"), ("a", "web")):
+        row = fits.filter(pl.col("group_name") == f"dataset={dataset},schedule=cosine").row(0, named=True)
+        a = _optimum(ARMS[arm])[1]
+        assert row["ci_low"] < a < row["ci_high"] and row["estimate"] == pytest.approx(a, abs=0.02)
+        assert row["n_runs"] == 45 and row["flags"] == ""
+    # the same exponents as the arms written one file each (the same runs, to a parameter and a token)
+    per_file = query(arms, "SELECT group_name, estimate FROM law_fits WHERE law = 'isoflop' "
+                           "AND parameter = 'a_params_exponent' ORDER BY group_name")
+    assert fits["estimate"].to_numpy() == pytest.approx(per_file["estimate"].to_numpy()[::-1], abs=1e-6)
