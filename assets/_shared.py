@@ -119,3 +119,28 @@ class Warehouse(ConfigurableResource):
     def refresh_catalog(self) -> bool:
         p = self.paths
         return ensure_catalog(p.catalog, p.lake)
+
+
+def cluster_map():
+    """On a worker of a Dask cluster (the Dask executor, `pipelines.dask_executor`), a ``map`` that runs
+    each item as a task of that cluster, yielding results in order; elsewhere None (run in process).
+
+    The step that calls it leaves the worker's thread pool while it waits (``worker_client``), so its own
+    worker takes tasks too. Each task is a whole group x law fit: thousands of refits are cheap to ship as
+    a few fits and dear to ship one by one."""
+    try:
+        from distributed import get_worker, worker_client
+        get_worker()
+    except (ImportError, ValueError):
+        return None
+
+    def map_on_cluster(fn, items):
+        items = list(items)
+        if not items:
+            return
+        with worker_client() as client:
+            futures = client.map(fn, items, pure=False)
+            for future in futures:
+                yield future.result()
+
+    return map_on_cluster

@@ -7,7 +7,7 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
                      MaterializeResult, MetadataValue, multi_asset)
 
 from assets.metadata import check_metadata, image, preview
-from assets._shared import INGESTED, Warehouse, study_partitions
+from assets._shared import INGESTED, Warehouse, cluster_map, study_partitions
 from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
 from scaling.plan.figures import fitted_frontier, frontier_figure
@@ -66,7 +66,8 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
     scope = study_scope(spec.forecasts)
     results, failures = [], []
     if points is not None and runs is not None:
-        results, failures = fit_study(spec.name, plans, points, runs, scope, log=context.log.info)
+        results, failures = fit_study(spec.name, plans, points, runs, scope, log=context.log.info,
+                                      map_fits=cluster_map())
     iso = []
     if points is not None and runs is not None:
         for i, plan in enumerate(iso_plans):

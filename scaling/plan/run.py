@@ -177,11 +177,24 @@ def _failure(study: str, index: int, plan: FitPlan, group: str | None, exc: Exce
     return FitFailure(study, index, plan, group, problem, param)
 
 
+def _fit_item(item: tuple) -> GroupFit | FitFailure:
+    """One planned fit of one group, or its named failure (a task of `fit_study`'s map)."""
+    study, i, plan, data, n_jobs = item
+    try:
+        return fit_group(plan, data, n_jobs=n_jobs)
+    except Exception as exc:  # noqa: BLE001 - reported against this fit, the others go on
+        return _failure(study, i, plan, data.group, exc)
+
+
 def fit_study(study: str, plans: list[FitPlan], points, runs, scope: FitScope, *, n_jobs: int = 1,
-              log=None) -> tuple[list[GroupFit], list[FitFailure]]:
+              log=None, map_fits=None) -> tuple[list[GroupFit], list[FitFailure]]:
     """Every planned fit of every group, each on the points ``scope`` allows. A fit that fails
     (its data, its bounds, its law) is returned as a named ``FitFailure``; the others still run.
-    ``log`` gets a line before each fit and ``bootstrap refits <done>/<total>`` after it."""
+    ``log`` gets a line before each fit and ``bootstrap refits <done>/<total>`` after it.
+
+    ``map_fits(fn, items)``, when given, runs the group x law fits (each with its bootstrap refits and
+    backtests) and yields their outcomes in the order of ``items``, as ``map`` does: e.g. spread over the
+    workers of a cluster. The outcomes are the same as one after the other (every fit has its own seed)."""
     results: list[GroupFit] = []
     failures: list[FitFailure] = []
     work = []
@@ -191,14 +204,21 @@ def fit_study(study: str, plans: list[FitPlan], points, runs, scope: FitScope, *
         except Exception as exc:  # noqa: BLE001 - reported against this fit, the others go on
             failures.append(_failure(study, i, plan, None, exc))
     total, done = sum(plan.n_resamples for _, plan, _ in work), 0
-    for i, plan, data in work:
+
+    def starting(i: int, plan: FitPlan, data: FitData) -> None:
         if log is not None:
             log(f"{study}: fitting {plan.law} -> {plan.target}"
                 f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
-        try:
-            results.append(fit_group(plan, data, n_jobs=n_jobs))
-        except Exception as exc:  # noqa: BLE001
-            failures.append(_failure(study, i, plan, data.group, exc))
+
+    items = [(study, i, plan, data, n_jobs) for i, plan, data in work]
+    if map_fits is None:
+        outcomes = ((starting(*w), _fit_item(item))[1] for w, item in zip(work, items))
+    else:
+        for w in work:
+            starting(*w)
+        outcomes = map_fits(_fit_item, items)
+    for (i, plan, data), out in zip(work, outcomes):
+        (failures if isinstance(out, FitFailure) else results).append(out)
         done += plan.n_resamples
         if log is not None:
             log(f"{study}: bootstrap refits {done}/{total} ({len(results) + len(failures)}/{len(work)} fits)")

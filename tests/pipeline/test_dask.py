@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from dask.distributed import Client
+from dask.distributed import Client, get_task_stream
 
 from helpers import copy_study, query
 from pipelines.distributed import LocalDaskCluster
@@ -83,12 +83,19 @@ def _tables(warehouse: Path) -> dict[str, pl.DataFrame]:
 
 
 def test_example_studies_on_a_dask_cluster_equal_a_local_run(tmp_path, studies, cluster):
-    distributed = _scaling(_dask_env(tmp_path, studies), "run", "--quick", "--executor", "dask", "--dask-scheduler",
-                           cluster.address, "--no-summary")
+    with get_task_stream(cluster.client) as stream:  # every task the scheduler runs meanwhile
+        distributed = _scaling(_dask_env(tmp_path, studies), "run", "--quick", "--executor", "dask",
+                               "--dask-scheduler", cluster.address, "--no-summary")
     assert distributed.returncode == 0, distributed.stdout + distributed.stderr
     assert f"running on the Dask cluster at {cluster.address}" in distributed.stdout
 
     got, want = _tables(tmp_path / "dask_warehouse"), _tables(studies / "local_warehouse")
+    # the group x law fits of each study's fits step ran as tasks of their own, on both workers
+    fits = [t for t in stream.data if str(t["key"]).startswith("_fit_item")]
+    planned = want["law_fits"].filter(~pl.col("law").is_in(["isoflop", "envelope"])) \
+        .select("study", "group_name", "law", "target").unique()
+    assert len(fits) == planned.height > 2
+    assert {t["worker"] for t in fits} == set(cluster.client.scheduler_info()["workers"])
     assert sorted(got) == sorted(want)
     for name in want:  # the same rows; numbers equal to the last few bits (BLAS threads differ per process)
         assert_frame_equal(got[name], want[name], rel_tol=1e-9, abs_tol=1e-12)
