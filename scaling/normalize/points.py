@@ -43,8 +43,13 @@ class NormalizedSource:
             shutil.rmtree(self.spill, ignore_errors=True)
 
 
+# A scan that several branches of one query read (the per-metric branches of a wide source's points) is
+# buffered whole by the streaming engine when common subplans are merged; each branch scans on its own.
+STREAMING = pl.QueryOptFlags(comm_subplan_elim=False)
+
+
 def _collect(lazy: pl.LazyFrame) -> pl.DataFrame:
-    return lazy.collect(engine="streaming")
+    return lazy.collect(engine="streaming", optimizations=STREAMING)
 
 
 SPILL_OPTIONS = {"compression": "lz4", "statistics": False}  # temporary files: fast to write and read
@@ -294,9 +299,12 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
     groups = _collect(ordered.group_by("_run", "metric").agg(
         *[(pl.when(*keep).then(pl.col("_ord")) if keep else pl.col("_ord")).min().alias(name) for name, keep in kept],
         *[mask.any().alias(f"_v{i}") for i, (mask, _) in enumerate(value_checks)],
-        *([logged.max().alias("_last"), lr_col.max().alias("_lr_max")] if logged is not None else [])))
-    order = _collect(ordered.select(*_keys_increase(pre_key),
-                                    (logged.is_null().any() if logged is not None else pl.lit(True)).alias("_unlogged")))
+        *([logged.max().alias("_last"), lr_col.max().alias("_lr_max"), logged.is_null().any().alias("_unlogged")]
+          if logged is not None else [])))
+    unlogged = logged is None or groups["_unlogged"].any()
+    # Only running comparisons in this query: with an aggregate beside them (e.g. whether any token is
+    # missing) the streaming engine holds every point of the source in memory.
+    order = _collect(ordered.select(*_keys_increase(pre_key)))
     keys_unique = order["_unordered"][0] == 0 and order["_blocks"][0] == groups.height
     applied = ""
     for i, (mask, reason) in enumerate(value_checks):
@@ -346,7 +354,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
                 pts.group_by("_run", "metric").agg(_last=order_by.max())]
 
     no_tokens = pl.col("tokens").is_null()
-    if not applied and not order["_unlogged"][0]:
+    if not applied and not unlogged:
         # the `run_schedule` maxima over a run's points are the maxima over its metrics' maxima
         early = groups.group_by("_run").agg(pl.col("_last").max().alias("_run_last"),
                                             pl.col("_lr_max").max().alias("_lr_peak"),
@@ -357,7 +365,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         missing = False
     else:
         schedule, last, missing = pl.collect_all([*per_run(points), points.select(no_tokens.any())],
-                                                 engine="streaming")
+                                                 engine="streaming", optimizations=STREAMING)
         schedule = _with_peaks(schedule, _collect(peak_positions(points, order_by, lr_col, schedule)))
         missing = missing.item()
     changed = False
@@ -394,7 +402,7 @@ def _normalize_source(raw: pl.DataFrame | pl.LazyFrame, src: SourceSpec, study: 
         points, changed = points.join(dup.lazy().select("_file", "_row", "metric"), on=["_file", "_row", "metric"],
                                       how="anti"), True
     if changed:  # rows were set aside: the schedules and last points of what is left
-        schedule, last = pl.collect_all(per_run(points), engine="streaming")
+        schedule, last = pl.collect_all(per_run(points), engine="streaming", optimizations=STREAMING)
         schedule = _with_peaks(schedule, _collect(peak_positions(points, order_by, lr_col, schedule)))
 
     # Compute under the study's convention from N and D; a logged FLOPs count is taken as it is
