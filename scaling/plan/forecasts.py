@@ -244,11 +244,21 @@ def _sanity(rows: list[dict], fit: FitResult, boot: BootstrapResult | None, poin
                     irreducible=irreducible)
     unknown = [f for f in fit.flags if f.startswith("not_identified:")]
     if unknown and rows:  # a forecast inherits the parameters its fit could not pin down
-        for r in rows:
-            r["warnings"] = ",".join([f for f in (r.get("warnings") or "").split(",") if f] + unknown)
+        _add_warnings(rows, unknown)
         msgs.append(f"{fit.law.name} -> {target}: forecasts rest on parameters the data do not identify: "
                     f"{', '.join(unknown)}")
+    if "sigmoid_inverted" in fit.flags and rows:  # an accuracy sigmoid upside down or outside [0, 1]
+        _add_warnings(rows, ["sigmoid_inverted"])
+        msgs.append(f"{fit.law.name} -> {target}: sigmoid_inverted: the accuracy sigmoid has floor "
+                    f"{fit.params['floor']:.3g} and ceiling {fit.params['ceiling']:.3g}")
     return msgs
+
+
+def _add_warnings(rows: list[dict], flags: list[str]) -> None:
+    """Append ``flags`` to each row's comma-separated ``warnings`` (each flag once)."""
+    for r in rows:
+        old = [f for f in (r.get("warnings") or "").split(",") if f]
+        r["warnings"] = ",".join(old + [f for f in flags if f not in old])
 
 
 def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, convention: str, level: float,
@@ -291,8 +301,7 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
     used = {"step1": sorted(set(step1["run"].to_list())), "step2": sorted(set(pairs["run"].to_list()))}
     sanity = annotate(rows, unit=_unit(points, d["accuracy"]))
     if "sigmoid_inverted" in two.step2.flags:
-        for r in rows:
-            r["warnings"] = ",".join([f for f in (r.get("warnings") or "").split(",") if f] + ["sigmoid_inverted"])
+        _add_warnings(rows, ["sigmoid_inverted"])
         sanity.append(f"downstream {d['accuracy']}: sigmoid_inverted: the accuracy sigmoid has floor "
                       f"{two.step2.params['floor']:.3g} and ceiling {two.step2.params['ceiling']:.3g}")
     msgs = [f"downstream {d['accuracy']}: step 1 fitted {len(used['step1'])} runs, step 2 {pairs.height} "

@@ -83,6 +83,23 @@ def test_inverted_sigmoid_is_flagged():
     assert fit.params["floor"] > fit.params["ceiling"] and "sigmoid_inverted" in fit.flags
 
 
+def test_accuracy_laws_are_the_laws_that_predict_accuracy_and_both_sigmoids_are_checked():
+    from scaling.forecast.sanity import ACCURACY_LAWS, law_metric_flags
+    assert ACCURACY_LAWS == ("accuracy_sigmoid_flops", "downstream_sigmoid")
+    assert law_metric_flags("accuracy_sigmoid_flops", "accuracy") == []
+    assert law_metric_flags("chinchilla+downstream_sigmoid", "accuracy") == []
+    assert law_metric_flags("accuracy_sigmoid_flops", "nats") == ["law_not_for_metric"]
+    assert law_metric_flags("power_law_flops", "accuracy") == ["law_not_for_metric"]
+    C = {"flops": np.array([1e19, 1e21, 1e23])}
+    assert sigmoid_flags("accuracy_sigmoid_flops", {"floor": 0.25, "ceiling": 0.8, "k": 0.6, "log_C0": 48.0},
+                         C) == []
+    assert sigmoid_flags("accuracy_sigmoid_flops", {"floor": 0.8, "ceiling": 0.3, "k": 0.6, "log_C0": 48.0},
+                         C) == ["sigmoid_inverted"]
+    assert sigmoid_flags("accuracy_sigmoid_flops", {"floor": 0.25, "ceiling": 1.3, "k": 0.6, "log_C0": 48.0},
+                         C) == ["sigmoid_inverted"]  # predicts above 1 at 1e23
+    assert sigmoid_flags("power_law_flops", {"E": 1.0, "A": 1.0, "alpha": 0.1}, C) == []
+
+
 def test_collapsed_mixing_law_is_flagged():
     rng = np.random.default_rng(0)
     W = rng.dirichlet(np.ones(3), size=1500)

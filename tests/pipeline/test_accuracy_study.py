@@ -57,3 +57,11 @@ def test_rising_sigmoid_in_compute_recovers_a_planted_accuracy_curve(tmp_path):
     fc = query(w, "SELECT * FROM forecasts WHERE study = 'acc' AND kind = 'compute_optimal'").row(0, named=True)
     truth = TRUE["floor"] + (TRUE["ceiling"] - TRUE["floor"]) / (1 + np.exp(-TRUE["k"] * np.log(1e23 / TRUE["C0"])))
     assert fc["ci_low"] < truth < fc["ci_high"] and fc["predicted"] > fc["ci_low"]
+    # the law is meant for accuracies: no `law_not_for_metric`, and it is recommended where it ranks best
+    best = query(w, "SELECT law FROM backtest_summary WHERE study = 'acc' AND rank = 1")["law"].to_list()
+    assert best == ["accuracy_sigmoid_flops"]
+    rows = query(w, "SELECT warnings, recommended FROM forecasts WHERE study = 'acc' "
+                    "AND law = 'accuracy_sigmoid_flops'")
+    assert rows.height >= 1
+    assert not any("law_not_for_metric" in (x or "") for x in rows["warnings"].to_list())
+    assert rows["recommended"].all()
