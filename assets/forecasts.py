@@ -53,8 +53,7 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     result = forecast_study(spec.name, spec.forecasts, spec.flops_convention, fits, backtests.to_dicts(),
                             points, runs, fit_filter=downstream_filter(spec))
     # Chinchilla approaches 1 and 2: compute-optimal N and D beside approach 3's rows
-    result.rows += [{**r, "study": spec.name} for r in isoflop_forecast_rows(law_fits, law_draws, spec.forecasts,
-                                                                             points)]
+    result.rows += [{**r, "study": spec.name} for r in isoflop_forecast_rows(law_fits, law_draws, spec.forecasts)]
     for msg in result.messages:
         context.log.info(f"{spec.name}: {msg}")
     with study_write(p.lake, spec.name) as staged:  # the tables switch together
