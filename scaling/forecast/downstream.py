@@ -11,11 +11,13 @@ evaluated per pair and percentiles are taken over pairs.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from ..errors import FitError, ScalingError
 from ..fit.bootstrap import BootstrapResult, bootstrap
 from ..fit.fitter import fit_law
 from ..fit.result import FitResult
@@ -67,18 +69,34 @@ class TwoStepFit:
         return TwoStepPrediction(loss, percentile_interval(L, level), acc, percentile_interval(A, level), n, level)
 
 
+@contextmanager
+def _step(label: str):
+    """Name the step a fitting error comes from: ``step 1 (chinchilla -> 'bpb' on 1 run): <problem>``."""
+    try:
+        yield
+    except ScalingError as exc:
+        raise FitError(f"{label}: {exc}") from exc
+
+
+def _count(runs, values) -> str:
+    n = len(set(np.asarray(runs).ravel().tolist())) if runs is not None else np.asarray(values).size
+    return f"{n} run" + ("" if n == 1 else "s")
+
+
 def fit_two_step(X: Mapping[str, np.ndarray], task_loss, step2_loss, accuracy, *, runs=None, step2_runs=None,
                  step1_law: Law | str = "chinchilla", accuracy_bounds: tuple[float, float] | None = (0.0, 1.0),
                  step2_fixed: Mapping[str, float] | None = None, n_resamples: int = 200, seed: int = 0,
                  n_jobs: int = 1, step1_kwargs: Mapping | None = None,
-                 step2_kwargs: Mapping | None = None) -> TwoStepFit:
+                 step2_kwargs: Mapping | None = None, task_name: str = "task loss") -> TwoStepFit:
     """Fit both steps and bootstrap each (``n_resamples`` = 0: no intervals).
 
     X, task_loss: step-1 data, the law's variables (``params``, ``tokens``) and the task loss at
     each run's end; runs: run id per step-1 point. step2_loss, accuracy: step-2 pairs (all
     checkpoints may enter); step2_runs: run id per step-2 pair, so whole runs are resampled.
     accuracy_bounds: box for the sigmoid's floor and ceiling (accuracies lie in [0, 1]);
-    step2_fixed: sigmoid parameters held fixed (e.g. ``{"floor": 0.25}`` for 4-way chance).
+    step2_fixed: sigmoid parameters held fixed (e.g. ``{"floor": 0.25}`` for 4-way chance);
+    task_name: the task loss's metric, for errors. A step that cannot be fitted raises a
+    ``FitError`` naming the step, its law and how many runs it had.
     """
     law1 = get_law(step1_law)
     kw1 = dict(step1_kwargs or {})
@@ -88,13 +106,17 @@ def fit_two_step(X: Mapping[str, np.ndarray], task_loss, step2_loss, accuracy, *
     if step2_fixed:
         kw2["fixed"] = {**kw2.get("fixed", {}), **dict(step2_fixed)}
     X2 = {"loss": np.asarray(step2_loss, dtype=float)}
-    f1 = fit_law(law1, X, task_loss, runs=runs, **kw1)
-    f2 = fit_law(downstream_sigmoid, X2, accuracy, runs=step2_runs, **kw2)
     b1 = b2 = None
-    if n_resamples > 0:
-        b1 = bootstrap(law1, X, task_loss, runs, n_resamples=n_resamples, seed=seed, n_jobs=n_jobs, fit=f1, **kw1)
-        b2 = bootstrap(downstream_sigmoid, X2, accuracy, step2_runs, n_resamples=n_resamples, seed=seed + 1,
-                       n_jobs=n_jobs, fit=f2, **kw2)
+    with _step(f"step 1 ({law1.name} -> {task_name!r} on {_count(runs, task_loss)})"):
+        f1 = fit_law(law1, X, task_loss, runs=runs, **kw1)
+        if n_resamples > 0:
+            b1 = bootstrap(law1, X, task_loss, runs, n_resamples=n_resamples, seed=seed, n_jobs=n_jobs, fit=f1,
+                           **kw1)
+    with _step(f"step 2 ({downstream_sigmoid.name}: {task_name!r} -> accuracy on {_count(step2_runs, accuracy)})"):
+        f2 = fit_law(downstream_sigmoid, X2, accuracy, runs=step2_runs, **kw2)
+        if n_resamples > 0:
+            b2 = bootstrap(downstream_sigmoid, X2, accuracy, step2_runs, n_resamples=n_resamples, seed=seed + 1,
+                           n_jobs=n_jobs, fit=f2, **kw2)
     return TwoStepFit(f1, f2, b1, b2, settings={"step1_law": law1.name, "n_resamples": n_resamples, "seed": seed,
                                                 "accuracy_bounds": accuracy_bounds,
                                                 "step2_fixed": dict(step2_fixed or {})})

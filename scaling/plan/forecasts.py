@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from scaling.errors import SpecError
+from scaling.errors import ScalingError, SpecError
 from scaling.fit.bootstrap import BootstrapResult
 from scaling.fit.result import FitResult
 from scaling.forecast import (compute_optimal_forecast, data_constrained_forecast, downstream_forecast,
@@ -45,6 +45,7 @@ _KEYS = {"budgets", "n_budgets", "factor", "unique_tokens", "fixed_size", "targe
          "n_resamples"}
 _TARGET_KEYS = {"name", "params", "tokens", "tokens_per_param", "unique_tokens", "actual_run", "actual", "n_layer",
                 "seq_len", "d_model"}
+DOWNSTREAM_STEP1 = "chinchilla"  # the law of step 1 of a two-step downstream forecast: (N, D) -> task loss
 _DOWNSTREAM_KEYS = {"task_loss", "accuracy", "floor", "ceiling", "min_tokens_fraction", "n_resamples", "filter"}
 
 
@@ -54,6 +55,14 @@ class StudyForecasts:
     summary: list[dict] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     fitted_runs: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # downstream fits -> runs per step
+    failures: list[str] = field(default_factory=list)  # forecasts that could not be made, each named
+
+
+def _failure(study: str, where: str, law: str, target: str, group: str, exc: Exception, note: str = "") -> str:
+    """``study 's', <where><law> -> 'target'<note>, group 'g': <problem>`` for a forecast that failed."""
+    problem = str(exc) if isinstance(exc, ScalingError) else f"{type(exc).__name__}: {exc}"
+    grp = f"group {group!r}" if group else "group '' (the whole study)"
+    return f"study {study!r}, {where}{law} -> {target!r}{note}, {grp}: {problem}"
 
 
 def check_forecast_spec(spec: dict, study: str) -> dict:
@@ -173,44 +182,23 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
         if max_c is None or not max_c > 0:
             out.messages.append(f"{label}: no forecasts, the fit records no fitted compute (refit the study)")
             continue
-        max_c = float(max_c)
-        C = np.asarray(spec["budgets"], dtype=float) if "budgets" in spec else budget_grid(
-            max_c, factor=float(spec.get("factor", 1000.0)), n=int(spec.get("n_budgets", 7)))
-        rows: list[dict] = []
-        variables = set(fit.law.variables)
-        if variables == {"flops"}:
-            rows += _budget_rows(fit, boot, C, max_c, target)
-        elif {"params", "tokens"} <= variables:
-            attention_missing = convention == "6ND+attention" and family is None
-            if "unique_tokens" not in variables and not attention_missing:
-                res = compute_optimal_forecast(fit, boot, max_observed_flops=max_c, budgets=C, target=target,
-                                               level=level, flops_per_token=family)
-                rows += res.rows
-                out.messages += res.messages
-            elif "unique_tokens" in spec and not attention_missing:
-                res = data_constrained_forecast(fit, boot, C, spec["unique_tokens"], max_observed_flops=max_c,
-                                                target=target, level=level, flops_per_token=family)
-                rows += res.rows
-            for t in _targets(spec, points, target, convention, family):
-                fpt = t.pop("_fpt", None)
-                if "unique_tokens" in variables:
-                    t.setdefault("unique_tokens", t["tokens"])
-                rows += target_run_forecast(fit, boot, [t], max_observed_flops=max_c, flops_per_token=fpt,
-                                            target=target, level=level).rows
-            for n in spec.get("fixed_size", []):
-                kw = {"unique_tokens": spec["unique_tokens"]} if "unique_tokens" in variables and \
-                    "unique_tokens" in spec else {}
-                if "unique_tokens" in variables and not kw:
-                    continue
-                rows += fixed_size_forecast(fit, boot, float(n), max_observed_flops=max_c, target=target,
-                                            level=level, flops_per_token=family, **kw).rows
+        try:  # a forecast that fails is named; the others still go to the table
+            rows, msgs = _law_rows(spec, fit, boot, float(max_c), target, points, convention, family, level)
+        except Exception as exc:  # noqa: BLE001
+            out.failures.append(_failure(study, "", law_name, target, group, exc))
+            continue
         for r in rows:
             r["group_name"] = group
-        out.messages += _sanity(rows, fit, boot, points, target)
+        out.messages += msgs + _sanity(rows, fit, boot, points, target)
         out.rows += rows
-    for d in spec.get("downstream", []):
-        rows, msg, used = _downstream(d, spec, points, runs, convention, level, scope,
-                                      d.get("filter", fit_filter), family)
+    for i, d in enumerate(spec.get("downstream", [])):
+        try:
+            rows, msg, used = _downstream(d, spec, points, runs, convention, level, scope,
+                                          d.get("filter", fit_filter), family)
+        except Exception as exc:  # noqa: BLE001
+            out.failures.append(_failure(study, f"forecasts.downstream[{i}] ", f"{DOWNSTREAM_STEP1}+downstream_sigmoid",
+                                         d["accuracy"], "", exc, note=f" (task loss {d['task_loss']!r})"))
+            continue
         out.rows += rows
         out.messages += msg
         if used:
@@ -226,6 +214,43 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
         if demoted(r):
             r["recommended"] = False
     return out
+
+
+def _law_rows(spec: dict, fit: FitResult, boot: BootstrapResult | None, max_c: float, target: str,
+              points: pl.DataFrame, convention: str, family: FlopsPerToken | None, level: float):
+    """The forecast rows of one usable fit (without ``group_name``) and its messages."""
+    C = np.asarray(spec["budgets"], dtype=float) if "budgets" in spec else budget_grid(
+        max_c, factor=float(spec.get("factor", 1000.0)), n=int(spec.get("n_budgets", 7)))
+    rows: list[dict] = []
+    messages: list[str] = []
+    variables = set(fit.law.variables)
+    if variables == {"flops"}:
+        rows += _budget_rows(fit, boot, C, max_c, target)
+    elif {"params", "tokens"} <= variables:
+        attention_missing = convention == "6ND+attention" and family is None
+        if "unique_tokens" not in variables and not attention_missing:
+            res = compute_optimal_forecast(fit, boot, max_observed_flops=max_c, budgets=C, target=target,
+                                           level=level, flops_per_token=family)
+            rows += res.rows
+            messages += res.messages
+        elif "unique_tokens" in spec and not attention_missing:
+            res = data_constrained_forecast(fit, boot, C, spec["unique_tokens"], max_observed_flops=max_c,
+                                            target=target, level=level, flops_per_token=family)
+            rows += res.rows
+        for t in _targets(spec, points, target, convention, family):
+            fpt = t.pop("_fpt", None)
+            if "unique_tokens" in variables:
+                t.setdefault("unique_tokens", t["tokens"])
+            rows += target_run_forecast(fit, boot, [t], max_observed_flops=max_c, flops_per_token=fpt,
+                                        target=target, level=level).rows
+        for n in spec.get("fixed_size", []):
+            kw = {"unique_tokens": spec["unique_tokens"]} if "unique_tokens" in variables and \
+                "unique_tokens" in spec else {}
+            if "unique_tokens" in variables and not kw:
+                continue
+            rows += fixed_size_forecast(fit, boot, float(n), max_observed_flops=max_c, target=target,
+                                        level=level, flops_per_token=family, **kw).rows
+    return rows, messages
 
 
 def _unit(points: pl.DataFrame, metric: str) -> str | None:
@@ -287,7 +312,8 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
     two = fit_two_step({"params": step1["params"].to_numpy(), "tokens": step1["tokens"].to_numpy()},
                        step1["value"].to_numpy(), pairs["value"].to_numpy(), pairs["acc"].to_numpy(),
                        runs=step1["run"].to_numpy(), step2_runs=pairs["run"].to_numpy(), step2_fixed=fixed or None,
-                       n_resamples=int(d.get("n_resamples", spec.get("n_resamples", 200))))
+                       step1_law=DOWNSTREAM_STEP1,
+                       n_resamples=int(d.get("n_resamples", spec.get("n_resamples", 200))), task_name=d["task_loss"])
     max_c = float(step1["flops"].max())
     rows, losses = [], []
     for t in targets:
