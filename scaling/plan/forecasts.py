@@ -291,7 +291,9 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
     """Two-step forecast (Bhagia et al. 2024): (N, D) -> task loss (final points) -> accuracy (all points).
 
     Both steps fit only the points ``scope`` allows under ``filter``: the targets' runs never enter.
-    Returns the rows, messages and the runs each step fitted."""
+    Step 1's draws are calibrated on rollouts of its own runs before chaining
+    (``scaling.forecast.downstream``); either step's ``not_identified`` parameters go to the rows'
+    warnings. Returns the rows, messages and the runs each step fitted."""
     field = "forecasts.downstream.filter"
     loss = points.filter(pl.col("metric") == d["task_loss"])
     acc = points.filter(pl.col("metric") == d["accuracy"])
@@ -302,7 +304,8 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
         return [], [f"downstream {d['accuracy']}: no [[forecasts.targets]] to forecast"], {}
     fitted = scope.select(loss, filter=filter, field=field)
     step1 = fitted.filter(pl.col("is_final")).join(
-        runs.select("run", "params"), on="run").drop_nulls(["params", "tokens", "value"])
+        runs.select("run", "params"), on="run").drop_nulls(["params", "tokens", "value"]).with_columns(
+        flops=pl.coalesce(pl.col("flops"), 6.0 * pl.col("params") * pl.col("tokens")))
     frac = float(d.get("min_tokens_fraction", 0.1))
     key = pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_k")
     pairs = fitted.with_columns(key).join(
@@ -312,7 +315,7 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
     two = fit_two_step({"params": step1["params"].to_numpy(), "tokens": step1["tokens"].to_numpy()},
                        step1["value"].to_numpy(), pairs["value"].to_numpy(), pairs["acc"].to_numpy(),
                        runs=step1["run"].to_numpy(), step2_runs=pairs["run"].to_numpy(), step2_fixed=fixed or None,
-                       step1_law=DOWNSTREAM_STEP1,
+                       step1_law=DOWNSTREAM_STEP1, compute=step1["flops"].to_numpy(),
                        n_resamples=int(d.get("n_resamples", spec.get("n_resamples", 200))), task_name=d["task_loss"])
     max_c = float(step1["flops"].max())
     rows, losses = [], []
@@ -326,6 +329,11 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
         r["group_name"] = ""
     used = {"step1": sorted(set(step1["run"].to_list())), "step2": sorted(set(pairs["run"].to_list()))}
     sanity = annotate(rows, unit=_unit(points, d["accuracy"]))
+    unknown = [f for f in two.step1.flags + two.step2.flags if f.startswith("not_identified:")]
+    if unknown and rows:  # the forecast rests on parameters of either step the data do not pin down
+        _add_warnings(rows, unknown)
+        sanity.append(f"downstream {d['accuracy']}: forecasts rest on parameters the data do not identify: "
+                      f"{', '.join(unknown)}")
     if "sigmoid_inverted" in two.step2.flags:
         _add_warnings(rows, ["sigmoid_inverted"])
         sanity.append(f"downstream {d['accuracy']}: sigmoid_inverted: the accuracy sigmoid has floor "

@@ -125,7 +125,8 @@ def downstream_table(ladder_runs, target, *, n_resamples=100, n_jobs=2):
             r2 += [r["run"]] * (bpb.size - skip)
         # The paper anchors the sigmoid with a helper point (task loss 0 -> accuracy 1): ceiling fixed at 1.
         ts = fit_two_step(X, y, np.concatenate(x2), np.concatenate(a2), runs=ids, step2_runs=r2,
-                          step2_fixed={"ceiling": 1.0}, n_resamples=n_resamples, n_jobs=n_jobs)
+                          step2_fixed={"ceiling": 1.0}, n_resamples=n_resamples, n_jobs=n_jobs,
+                          compute=6 * X["params"] * X["tokens"])
         acc_actual = float(_task(target, task, "acc")[0])
         fc = downstream_forecast(ts, [{"name": "7B-4T", "params": TARGET_N, "tokens": tokens, "actual": acc_actual}],
                                  target=f"{task} accuracy")

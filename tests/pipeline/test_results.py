@@ -87,6 +87,15 @@ def test_olmo_ladder_predicts_the_7b_target(public_study):
     errors = {task(t): round(100 * e, 1) for t, e in zip(down["target"], down["rel_error"])}
     assert errors == {"hellaswag": 2.9, "arc_easy": -7.3, "arc_challenge": -13.2, "piqa": -1.8}
     assert down["rel_error"].is_finite().all()
+    # docs/results.md: 95% intervals with step 1 calibrated on its rollouts, each holding the actual accuracy
+    ci = {task(t): (round(lo, 3), round(hi, 3)) for t, lo, hi in zip(down["target"], down["ci_low"], down["ci_high"])}
+    assert ci == {"hellaswag": (0.709, 0.913), "arc_easy": (0.637, 0.856), "arc_challenge": (0.463, 0.640),
+                  "piqa": (0.768, 0.846)}
+    assert ((down["ci_low"] < down["actual"]) & (down["actual"] < down["ci_high"])).all()
+    # step 1 cannot pin down E, A and B from 16 ladder runs: every downstream row says so
+    warned = query(w, "SELECT warnings FROM forecasts WHERE study = 'olmo_ladder' AND kind = 'downstream'")
+    assert all({"not_identified:E", "not_identified:A", "not_identified:B"} <= set(x.split(","))
+               for x in warned["warnings"])
     fits = query(w, "SELECT DISTINCT n_runs FROM law_fits WHERE study = 'olmo_ladder'")
     assert fits["n_runs"].to_list() == [16]
     # the README's row: predicted 2.4360, -1.89%, calibrated 95% interval 2.254-2.632
