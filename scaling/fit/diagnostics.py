@@ -63,7 +63,8 @@ FLAGS = {
                       "or the parameter lies on the objective's flat direction",
     "bootstrap_restarts": "bootstrap refits restarted from the global search (warm starts disagreed with it)",
     "sigmoid_inverted": "the accuracy sigmoid's floor is not below its ceiling, or it predicts outside [0, 1]",
-    "mixing_constant": "a mixing law whose predictions barely vary over the mixtures: it has collapsed to a constant",
+    "mixing_constant": "a mixing law no better than a constant over the mixtures: its predictions barely vary, or "
+                       "explain no more of the losses than its parameters would fit to noise",
     # forecast sanity flags (``scaling.forecast.sanity``), in the forecasts table's ``warnings``
     "allocation_outside_fitted": "the compute-optimal tokens per parameter lie far (over 3x) outside the range "
                                  "the law was fitted on",

@@ -223,3 +223,26 @@ def test_simulated_mixture_recovers_the_planted_optimum(example_warehouse):
     assert {d: round(v, 3) + 0.0 for d, v in planted.items()} == {"code": 0.390, "web": 0.317, "papers": 0.155,
                                                                   "books": 0.138, "wiki": 0.0}
     assert max(abs(mix[d] - planted[d]) for d in planted) < 0.01
+
+
+@pytest.mark.slow
+def test_a_pure_noise_target_domain_is_flagged_and_left_out_of_the_law_and_the_proposal(example_warehouse):
+    """The example mixture plus a validation domain whose losses are noise, unrelated to the mixture:
+    every law on it is flagged mixing_constant, and neither the choice of law nor the proposed mixture
+    depends on it (they are those of the study without it)."""
+    _, w = example_warehouse
+    mp = query(w, "SELECT * FROM mixture_points WHERE study = 'example_mixture'")
+    web = mp.filter((pl.col("kind") == "loss") & (pl.col("domain") == "web")).sort("split", "run")
+    rng = np.random.default_rng(0)
+    noise = web.with_columns(domain=pl.lit("noise"), value=pl.lit(3.0) + pl.Series(rng.normal(0, 0.02, web.height)))
+    spec = {"laws": ["linear", "ye_exp"], "n_resamples": 20}
+    base = mixing_study("example_mixture", spec, mp)
+    got = mixing_study("example_mixture", spec, pl.concat([mp, noise.select(mp.columns)]))
+    flags = {(r["law"], r["target_domain"]): r["flags"] for r in got.law_rows}
+    assert {k: v for k, v in flags.items() if k[1] == "noise"} == {("linear", "noise"): "mixing_constant",
+                                                                  ("ye_exp", "noise"): "mixing_constant"}
+    assert not any(v for k, v in flags.items() if k[1] != "noise")
+    assert got.best_law == base.best_law == "ye_exp"
+    weights = lambda m: {r["domain"]: round(r["weight"], 6) for r in m.mixture_rows if r.get("weight") is not None}  # noqa: E731
+    assert weights(got) == weights(base) and weights(base)
+    assert any("targets ['noise']: every mixing law collapsed" in m for m in got.messages)
