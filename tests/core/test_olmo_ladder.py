@@ -104,7 +104,10 @@ def test_c4_loss_of_7b_4t(ladder):
           f"rel error {r['rel_error']:+.2%}; {r['tokens_per_param']:.0f} tokens/param, "
           f"{r['extrapolation']:.0f}x the largest ladder budget; fit {fit}")
     assert not fit.flags
-    assert abs(r["rel_error"]) < 0.02
+    # measured: 2.4337 (-1.98%), bootstrap 95% interval 2.3577-2.5699 (the paper's reading of the logs, the
+    # mean of the last 5 eval rows; the pipeline's olmo_ladder study gets 2.4360 and -1.89%)
+    assert (round(r["predicted"], 4), round(100 * r["rel_error"], 2)) == (2.4337, -1.98)
+    assert (round(r["ci_low"], 4), round(r["ci_high"], 4)) == (2.3577, 2.5699)
     assert r["ci_low"] < actual < r["ci_high"]
     assert r["extrapolation"] == pytest.approx(6 * TARGET_N * tokens / max_flops, rel=1e-12)
 
