@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-import pytest
 
 from helpers import query, run_study
 from scaling.simulate.results_table import source_block

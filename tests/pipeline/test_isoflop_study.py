@@ -115,7 +115,8 @@ def test_per_budget_optima_and_compute_optimal_forecasts_with_intervals(arms):
                        "AND parameter = 'params_coefficient' ORDER BY group_name")
     expo = query(arms, "SELECT group_name, estimate FROM law_fits WHERE law = 'isoflop' "
                        "AND parameter = 'a_params_exponent' ORDER BY group_name")
-    want = fits["estimate"].to_numpy()[:, None] * fc["flops"].to_numpy().reshape(2, 2) ** expo["estimate"].to_numpy()[:, None]
+    C = fc["flops"].to_numpy().reshape(2, 2)  # each arm's grid
+    want = fits["estimate"].to_numpy()[:, None] * C ** expo["estimate"].to_numpy()[:, None]
     assert fc["params"].to_numpy() == pytest.approx(want.ravel(), rel=1e-9)
 
 

@@ -133,7 +133,9 @@ def test_a_pure_noise_target_is_flagged_by_nested_and_bimix(nested):
     assert {f for (t, _), f in mixing.items() if t == "noise"} == {"mixing_constant"}
     assert {f for (t, _), f in mixing.items() if t != "noise"} == {""}
     assert not any(r["flags"] for r in got.law_rows if r["stage"] != "mixing")
-    weights = lambda m: {r["domain"]: round(r["weight"], 6) for r in m.mixture_rows if r.get("weight") is not None}  # noqa: E731,E501
+    def weights(m):
+        return {r["domain"]: round(r["weight"], 6) for r in m.mixture_rows if r.get("weight") is not None}
+
     assert weights(got) == weights(base) and weights(base)
     assert any("targets ['noise']: the nested mixing law collapsed" in m for m in got.messages)
 

@@ -53,7 +53,8 @@ def test_chinchilla_epoch_replication_with_intervals(public_study):
     by_bin = query(w, "SELECT law, extrapolation_bin, n_heldout, coverage, mean_rel_width FROM backtest_summary "
                       "WHERE study = 'chinchilla_epoch' AND rank IS NULL ORDER BY law, extrapolation_bin")
     got = {(r["law"], r["extrapolation_bin"]): (r["n_heldout"], round(r["coverage"] * r["n_heldout"]),
-                                                round(100 * r["mean_rel_width"], 1)) for r in by_bin.iter_rows(named=True)}
+                                                round(100 * r["mean_rel_width"], 1))
+           for r in by_bin.iter_rows(named=True)}
     assert got == {("chinchilla", "1-2x"): (88, 82, 3.3), ("chinchilla", "2-5x"): (94, 90, 4.2),
                    ("chinchilla", "5-10x"): (39, 37, 5.1), ("chinchilla", "10-100x"): (53, 51, 8.1),
                    ("chinchilla", ">100x"): (1, 1, 15.0),
@@ -245,6 +246,8 @@ def test_a_pure_noise_target_domain_is_flagged_and_left_out_of_the_law_and_the_p
                                                                   ("ye_exp", "noise"): "mixing_constant"}
     assert not any(v for k, v in flags.items() if k[1] != "noise")
     assert got.best_law == base.best_law == "ye_exp"
-    weights = lambda m: {r["domain"]: round(r["weight"], 6) for r in m.mixture_rows if r.get("weight") is not None}  # noqa: E731
+    def weights(m):
+        return {r["domain"]: round(r["weight"], 6) for r in m.mixture_rows if r.get("weight") is not None}
+
     assert weights(got) == weights(base) and weights(base)
     assert any("targets ['noise']: every mixing law collapsed" in m for m in got.messages)
