@@ -74,7 +74,7 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
             context.log.info(f"{spec.name}: {plan.law} (Chinchilla approach {'2' if plan.law == 'isoflop' else '1'})"
                              f" -> {plan.target}")
             try:  # target runs never enter a fit (the study's fit scope)
-                iso += fit_isoflop(plan, scope.select(points), runs)
+                iso += fit_isoflop(plan, points, runs, scope)
             except Exception as exc:  # noqa: BLE001 - reported against this fit, the others go on
                 problem = str(exc) if isinstance(exc, ScalingError) else f"{type(exc).__name__}: {exc}"
                 failures.append(FitFailure(spec.name, len(plans) + i, plan, None, problem))

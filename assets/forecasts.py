@@ -53,10 +53,13 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     result = forecast_study(spec.name, spec.forecasts, spec.flops_convention, fits, backtests.to_dicts(),
                             points, runs, fit_filter=downstream_filter(spec))
     # Chinchilla approaches 1 and 2: compute-optimal N and D beside approach 3's rows
-    result.rows += [{**r, "study": spec.name} for r in isoflop_forecast_rows(law_fits, law_draws, spec.forecasts,
-                                                                             points)]
+    result.rows += [{**r, "study": spec.name} for r in isoflop_forecast_rows(law_fits, law_draws, spec.forecasts)]
     for msg in result.messages:
         context.log.info(f"{spec.name}: {msg}")
+    for failure in result.failures:
+        context.log.error(f"forecast failed: {failure}")
+    failed = {"failed_forecasts": MetadataValue.md("\n".join(f"- {f}" for f in result.failures))} \
+        if result.failures else {}
     with study_write(p.lake, spec.name) as staged:  # the tables switch together
         table = staged.rows(FORECASTS, result.rows)
         summary = staged.rows(BACKTEST_SUMMARY, result.summary)
@@ -73,7 +76,7 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
         "law", "target", "kind", "name", "params", "tokens", "predicted", "ci_low", "ci_high", "actual", "rel_error")
     yield MaterializeResult(asset_key="forecasts", metadata={
         "dagster/row_count": table.height, "recommended_compute_optimal": preview(headline, 20),
-        "targets_and_downstream": preview(others, 30), "plots": MetadataValue.path(str(p.plots / spec.name)),
+        "targets_and_downstream": preview(others, 30), **failed, "plots": MetadataValue.path(str(p.plots / spec.name)),
         **{f"plot_{k}": v for k, v in plots.items()}})
     yield MaterializeResult(asset_key="crossovers", metadata={
         "dagster/row_count": cross.height,

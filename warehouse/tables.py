@@ -360,7 +360,7 @@ MIXING_LAWS = _t(
     ("heldout_mae", "DOUBLE", "mean absolute error on held-out mixtures"),
     ("n_train", "BIGINT", "mixtures fitted"),
     ("n_test", "BIGINT", "mixtures held out"),
-    ("flags", "VARCHAR", "mixing_constant when the law's predictions barely vary over the fitted mixtures (sd under 0.1x the observed losses')"),
+    ("flags", "VARCHAR", "mixing_constant when the law is no better than a constant over the fitted mixtures (predictions' sd under 0.1x the observed losses', or an F-test against a constant with p >= 0.05); not_converged (bimix)"),
 )
 
 MIXING_SCORES = _t(

@@ -16,8 +16,8 @@ Flags:
 - ``bootstrap_restarts:global``: warm-started bootstrap refits disagreed with global refits on a
   probe of resamples (a flat or multi-modal objective), so every refit restarted from the global
   search (a note, not a warning);
-- ``sigmoid_inverted``: an accuracy sigmoid whose floor is not below its ceiling, or whose
-  predictions on the fitted losses leave [0, 1] (``sigmoid_flags``).
+- ``sigmoid_inverted``: an accuracy sigmoid (a law that ``predicts`` accuracy) whose floor is not
+  below its ceiling, or whose predictions on the fitted data leave [0, 1] (``sigmoid_flags``).
 
 ``FLAGS`` maps each flag's name (before ``:``) to its meaning, for messages and checks.
 ``BLOCKING_FLAGS`` is the one definition of which flags make a fit unusable: such a fit gets no
@@ -63,7 +63,8 @@ FLAGS = {
                       "or the parameter lies on the objective's flat direction",
     "bootstrap_restarts": "bootstrap refits restarted from the global search (warm starts disagreed with it)",
     "sigmoid_inverted": "the accuracy sigmoid's floor is not below its ceiling, or it predicts outside [0, 1]",
-    "mixing_constant": "a mixing law whose predictions barely vary over the mixtures: it has collapsed to a constant",
+    "mixing_constant": "a mixing law no better than a constant over the mixtures: its predictions barely vary, or "
+                       "explain no more of the losses than its parameters would fit to noise",
     # forecast sanity flags (``scaling.forecast.sanity``), in the forecasts table's ``warnings``
     "allocation_outside_fitted": "the compute-optimal tokens per parameter lie far (over 3x) outside the range "
                                  "the law was fitted on",
@@ -151,18 +152,21 @@ def flags_for(problem: Problem, z, diagnostics: dict) -> list[str]:
             flags.append(f"residual_trend:{v}")
     if problem.y.size < 3 * len(problem.free):
         flags.append("few_points")
-    flags += sigmoid_flags(problem.law.name, th, problem.X)
+    flags += sigmoid_flags(problem.law, th, problem.X)
     return flags
 
 
-def sigmoid_flags(law_name: str, params: Mapping[str, float], X: Mapping[str, np.ndarray]) -> list[str]:
-    """``sigmoid_inverted`` for an accuracy sigmoid (``downstream_sigmoid``) whose floor is not below its
-    ceiling, or whose predictions on ``X`` leave [0, 1]."""
-    if law_name != "downstream_sigmoid":
+def sigmoid_flags(law: Law | str, params: Mapping[str, float], X: Mapping[str, np.ndarray]) -> list[str]:
+    """``sigmoid_inverted`` for an accuracy sigmoid (a law that ``predicts`` accuracy between a ``floor``
+    and a ``ceiling``: ``downstream_sigmoid``, ``accuracy_sigmoid_flops``) whose floor is not below its
+    ceiling, whose floor or ceiling leaves [0, 1], or whose predictions on ``X`` leave [0, 1]."""
+    law = get_law(law)
+    if law.predicts != "accuracy" or not {"floor", "ceiling"} <= set(law.param_names):
         return []
     floor, ceiling = float(params["floor"]), float(params["ceiling"])
     with np.errstate(all="ignore"):
-        pred = np.asarray(get_law(law_name).fn({"loss": np.asarray(X["loss"], dtype=float)}, params), dtype=float)
+        pred = np.asarray(law.fn({v: np.asarray(X[v], dtype=float) for v in law.variables},
+                                 {k: float(params[k]) for k in law.param_names}), dtype=float)
     if not floor < ceiling or np.any(pred < 0.0) or np.any(pred > 1.0) or not (0.0 <= floor and ceiling <= 1.0):
         return ["sigmoid_inverted"]
     return []

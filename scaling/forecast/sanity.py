@@ -10,11 +10,12 @@ Each forecast row gets ``warnings`` (comma-separated flags, defined in ``scaling
   irreducible term E (the law cannot reach it; its interval can, once calibrated);
 - ``outside_metric_range``: a prediction the metric cannot take (an accuracy outside [0, 1], a
   negative loss in nats or bits per byte, i.e. a perplexity below 1);
-- ``law_not_for_metric``: a law applied to a metric of a kind it is not meant for (a loss law on an
-  accuracy, the accuracy sigmoid on a loss).
+- ``law_not_for_metric``: a law applied to a metric of a kind it is not meant for (``Law.predicts``: a
+  loss law on an accuracy, an accuracy sigmoid on a loss).
 
-A two-step downstream forecast also carries ``sigmoid_inverted`` when its accuracy sigmoid has a
-floor not below its ceiling or predicts outside [0, 1]. ``DEMOTING`` flags (the last two, and
+A forecast from an accuracy law (a two-step downstream forecast's sigmoid, or ``accuracy_sigmoid_flops``)
+also carries ``sigmoid_inverted`` when its sigmoid has a floor not below its ceiling or predicts
+outside [0, 1] on the fitted data. ``DEMOTING`` flags (the last two, and
 ``sigmoid_inverted``) make a forecast unusable: such rows are never ``recommended``.
 """
 
@@ -24,10 +25,10 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from scaling.laws.registry import ACCURACY_LAWS, law_predicts  # noqa: F401  (re-exported)
 from scaling.spec import LOSS_UNITS
 
 TPP_FACTOR = 3.0
-ACCURACY_LAWS = ("downstream_sigmoid",)
 DEMOTING = ("outside_metric_range", "law_not_for_metric", "sigmoid_inverted")
 
 
@@ -41,11 +42,12 @@ def metric_kind(unit: str | None) -> str | None:
 
 
 def law_metric_flags(law: str, unit: str | None) -> list[str]:
-    """``law_not_for_metric`` when ``law`` is applied to a metric of the wrong kind."""
+    """``law_not_for_metric`` when ``law`` is applied to a metric of the wrong kind (``Law.predicts``;
+    a two-step ``step1+step2`` forecast is its last law's kind)."""
     kind = metric_kind(unit)
-    if kind is None:
+    wants = law_predicts(law.split("+")[-1])
+    if kind is None or wants is None:
         return []
-    wants = "accuracy" if law.split("+")[-1] in ACCURACY_LAWS else "loss"  # two-step: the last law
     return [] if kind == wants else ["law_not_for_metric"]
 
 

@@ -60,7 +60,9 @@ class Law:
     partial derivatives of the prediction per parameter (missing ones are taken by
     central differences). ``space`` is the default residual space: ``"log"`` for losses,
     ``"linear"`` for accuracies. ``data_bounds(X, y)`` may tighten bounds from the data
-    (e.g. an offset must stay below the smallest observed loss).
+    (e.g. an offset must stay below the smallest observed loss). ``predicts`` is the kind of metric
+    the law is meant for: ``"loss"`` (falling with scale towards a floor: losses, bits per byte, ln
+    perplexity) or ``"accuracy"`` (a share in [0, 1] between a ``floor`` and a ``ceiling``).
     """
 
     name: str
@@ -75,6 +77,7 @@ class Law:
     defaults: Mapping[str, float] = field(default_factory=dict)
     input_scale: Mapping[str, float] = field(default_factory=dict)  # inputs divided by these (scaling.laws.transform)
     ties: Mapping[str, str] = field(default_factory=dict)  # parameter -> the parameter it equals
+    predicts: str = "loss"  # "loss" or "accuracy": the kind of metric the law is meant for
 
     @property
     def param_names(self) -> tuple[str, ...]:

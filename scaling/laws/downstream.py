@@ -79,6 +79,7 @@ downstream_sigmoid = Law(
               "Bhagia et al. 2024, Establishing Task Scaling Laws via Compute-Efficient Model Ladders",
     space="linear",
     data_bounds=_sigmoid_hints,
+    predicts="accuracy",
 )
 
 
@@ -118,4 +119,5 @@ accuracy_sigmoid_flops = Law(
               "Observational Scaling Laws (sigmoid link)",
     space="linear",
     data_bounds=_rising_hints,
+    predicts="accuracy",
 )

@@ -19,6 +19,17 @@ LAWS: dict[str, Law] = {
     )
 }
 LAWS["broken_power_law"] = LAWS["broken_power_law_flops"]
+# the laws meant for accuracies (``Law.predicts``), derived from the laws themselves
+ACCURACY_LAWS = tuple(sorted(name for name, law in LAWS.items() if law.predicts == "accuracy"))
+
+
+def law_predicts(name: str | Law) -> str | None:
+    """The kind of metric a law is meant for (``Law.predicts``: "loss" or "accuracy"); a derived
+    law (``chinchilla[beta=alpha]``) is its zoo law's kind; None for a name that is no law."""
+    if isinstance(name, Law):
+        return name.predicts
+    law = LAWS.get(str(name).split("[")[0])
+    return law.predicts if law is not None else None
 
 
 def get_law(name: str | Law) -> Law:

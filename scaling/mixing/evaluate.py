@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import f as f_dist
 from scipy.stats import kendalltau, spearmanr
 
 
@@ -61,15 +62,35 @@ def seeded_split(n_runs: int, test_fraction: float, seed: int) -> tuple[np.ndarr
 
 
 COLLAPSE_RATIO = 0.1
+COLLAPSE_ALPHA = 0.05
 
 
-def collapsed(predicted: np.ndarray, observed: np.ndarray, ratio: float = COLLAPSE_RATIO) -> bool:
-    """True when a law's predictions over the fitted mixtures barely vary: their standard deviation is
-    below ``ratio`` times that of the observed losses (the law explains under ~1% of the variance and
-    ranks mixtures by noise). Flagged ``mixing_constant`` (``scaling.fit.diagnostics.FLAGS``)."""
+def collapsed(predicted: np.ndarray, observed: np.ndarray, ratio: float = COLLAPSE_RATIO,
+              n_params: int | None = None, alpha: float = COLLAPSE_ALPHA) -> bool:
+    """True when a law is no better than a constant over the fitted mixtures: its predictions barely
+    vary (standard deviation below ``ratio`` times that of the observed losses: it explains under ~1%
+    of the variance and ranks mixtures by noise), or, given its number of fitted parameters
+    ``n_params``, the share of variance it explains is no more than that many parameters fit to noise
+    (the F-test of the law against a constant, R² = 1 - SSE/SST with n_params - 1 and n - n_params
+    degrees of freedom, has p-value >= ``alpha``; a law with many parameters over few mixtures
+    follows the noise without collapsing to a constant). Flagged ``mixing_constant``
+    (``scaling.fit.diagnostics.FLAGS``)."""
     predicted = np.asarray(predicted, dtype=float)
     observed = np.asarray(observed, dtype=float)
     sd_obs = float(np.std(observed))
     if not np.all(np.isfinite(predicted)):
         return True
-    return sd_obs > 0 and float(np.std(predicted)) < ratio * sd_obs
+    if not sd_obs > 0:
+        return False
+    if float(np.std(predicted)) < ratio * sd_obs:
+        return True
+    n = observed.size
+    if n_params is None or n_params < 2 or n <= n_params:
+        return False
+    r2 = 1.0 - float(np.sum((observed - predicted) ** 2)) / float(np.sum((observed - observed.mean()) ** 2))
+    if r2 <= 0.0:
+        return True
+    if r2 >= 1.0:
+        return False
+    f = (r2 / (n_params - 1)) / ((1.0 - r2) / (n - n_params))
+    return float(f_dist.sf(f, n_params - 1, n - n_params)) >= alpha

@@ -17,9 +17,8 @@ with replacement (`scaling.fit.bootstrap.resample_counts`), a mixture bringing a
 every stage on the drawn runs: step laws, size laws, then the mixing law on the drawn mixtures'
 L(N*, S*). This is the two-stage (cluster) bootstrap that resamples only the top level (Davison &
 Hinkley 1997, sec. 3.8): each mixture's extrapolated loss already carries the noise of its own step and
-size fits, so its scatter about the mixing law carries every stage's noise once. (Also resampling
-the checkpoints inside the runs counts that noise twice: on planted experiments such intervals
-covered 100% of held-out mixtures at a nominal 95%, at 1.7x the width.) A run's checkpoints cannot
+size fits, so its scatter about the mixing law carries every stage's noise once (also resampling
+the checkpoints inside the runs would count that noise twice). A run's checkpoints cannot
 be drawn as cases (a step law needs three distinct steps), so the per-stage intervals of the step and
 size laws (and of L(S*) per run and L(N*, S*) per mixture) come from resampling the checkpoints'
 multiplicative residuals from the step laws (pooled over runs, centred, inflated for the fitted

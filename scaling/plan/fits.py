@@ -189,8 +189,8 @@ def _check_direction(plan: FitPlan, points: pl.DataFrame | None, study: str, i: 
     law = get_law(plan.law)
     known = points is not None and "unit" in points.columns
     units = set(points.filter(pl.col("metric") == plan.target)["unit"].to_list()) if known else set()
-    if "accuracy" in units and law.space == "log" and set(law.variables) <= {"params", "tokens", "flops",
-                                                                              "unique_tokens"}:
+    if "accuracy" in units and law.predicts == "loss" and set(law.variables) <= {"params", "tokens", "flops",
+                                                                                 "unique_tokens"}:
         raise SpecError(f"target {plan.target!r} is an accuracy, which rises with scale; law {plan.law!r} "
                         f"decreases to a floor. Fit 'accuracy_sigmoid_flops' (accuracy rising with compute to a "
                         f"ceiling), or 'downstream_sigmoid' with x_metric = a loss", study=study, field=f"fits[{i}]")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from scaling.errors import SpecError
+from scaling.errors import ScalingError, SpecError
 from scaling.fit.bootstrap import BootstrapResult
 from scaling.fit.result import FitResult
 from scaling.forecast import (compute_optimal_forecast, data_constrained_forecast, downstream_forecast,
@@ -45,6 +45,7 @@ _KEYS = {"budgets", "n_budgets", "factor", "unique_tokens", "fixed_size", "targe
          "n_resamples"}
 _TARGET_KEYS = {"name", "params", "tokens", "tokens_per_param", "unique_tokens", "actual_run", "actual", "n_layer",
                 "seq_len", "d_model"}
+DOWNSTREAM_STEP1 = "chinchilla"  # the law of step 1 of a two-step downstream forecast: (N, D) -> task loss
 _DOWNSTREAM_KEYS = {"task_loss", "accuracy", "floor", "ceiling", "min_tokens_fraction", "n_resamples", "filter"}
 
 
@@ -54,6 +55,14 @@ class StudyForecasts:
     summary: list[dict] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     fitted_runs: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # downstream fits -> runs per step
+    failures: list[str] = field(default_factory=list)  # forecasts that could not be made, each named
+
+
+def _failure(study: str, where: str, law: str, target: str, group: str, exc: Exception, note: str = "") -> str:
+    """``study 's', <where><law> -> 'target'<note>, group 'g': <problem>`` for a forecast that failed."""
+    problem = str(exc) if isinstance(exc, ScalingError) else f"{type(exc).__name__}: {exc}"
+    grp = f"group {group!r}" if group else "group '' (the whole study)"
+    return f"study {study!r}, {where}{law} -> {target!r}{note}, {grp}: {problem}"
 
 
 def check_forecast_spec(spec: dict, study: str) -> dict:
@@ -173,44 +182,23 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
         if max_c is None or not max_c > 0:
             out.messages.append(f"{label}: no forecasts, the fit records no fitted compute (refit the study)")
             continue
-        max_c = float(max_c)
-        C = np.asarray(spec["budgets"], dtype=float) if "budgets" in spec else budget_grid(
-            max_c, factor=float(spec.get("factor", 1000.0)), n=int(spec.get("n_budgets", 7)))
-        rows: list[dict] = []
-        variables = set(fit.law.variables)
-        if variables == {"flops"}:
-            rows += _budget_rows(fit, boot, C, max_c, target)
-        elif {"params", "tokens"} <= variables:
-            attention_missing = convention == "6ND+attention" and family is None
-            if "unique_tokens" not in variables and not attention_missing:
-                res = compute_optimal_forecast(fit, boot, max_observed_flops=max_c, budgets=C, target=target,
-                                               level=level, flops_per_token=family)
-                rows += res.rows
-                out.messages += res.messages
-            elif "unique_tokens" in spec and not attention_missing:
-                res = data_constrained_forecast(fit, boot, C, spec["unique_tokens"], max_observed_flops=max_c,
-                                                target=target, level=level, flops_per_token=family)
-                rows += res.rows
-            for t in _targets(spec, points, target, convention, family):
-                fpt = t.pop("_fpt", None)
-                if "unique_tokens" in variables:
-                    t.setdefault("unique_tokens", t["tokens"])
-                rows += target_run_forecast(fit, boot, [t], max_observed_flops=max_c, flops_per_token=fpt,
-                                            target=target, level=level).rows
-            for n in spec.get("fixed_size", []):
-                kw = {"unique_tokens": spec["unique_tokens"]} if "unique_tokens" in variables and \
-                    "unique_tokens" in spec else {}
-                if "unique_tokens" in variables and not kw:
-                    continue
-                rows += fixed_size_forecast(fit, boot, float(n), max_observed_flops=max_c, target=target,
-                                            level=level, flops_per_token=family, **kw).rows
+        try:  # a forecast that fails is named; the others still go to the table
+            rows, msgs = _law_rows(spec, fit, boot, float(max_c), target, points, convention, family, level)
+        except Exception as exc:  # noqa: BLE001
+            out.failures.append(_failure(study, "", law_name, target, group, exc))
+            continue
         for r in rows:
             r["group_name"] = group
-        out.messages += _sanity(rows, fit, boot, points, target)
+        out.messages += msgs + _sanity(rows, fit, boot, points, target)
         out.rows += rows
-    for d in spec.get("downstream", []):
-        rows, msg, used = _downstream(d, spec, points, runs, convention, level, scope,
-                                      d.get("filter", fit_filter), family)
+    for i, d in enumerate(spec.get("downstream", [])):
+        try:
+            rows, msg, used = _downstream(d, spec, points, runs, convention, level, scope,
+                                          d.get("filter", fit_filter), family)
+        except Exception as exc:  # noqa: BLE001
+            out.failures.append(_failure(study, f"forecasts.downstream[{i}] ", f"{DOWNSTREAM_STEP1}+downstream_sigmoid",
+                                         d["accuracy"], "", exc, note=f" (task loss {d['task_loss']!r})"))
+            continue
         out.rows += rows
         out.messages += msg
         if used:
@@ -226,6 +214,43 @@ def forecast_study(study: str, spec: dict, convention: str, fits: dict[Key, tupl
         if demoted(r):
             r["recommended"] = False
     return out
+
+
+def _law_rows(spec: dict, fit: FitResult, boot: BootstrapResult | None, max_c: float, target: str,
+              points: pl.DataFrame, convention: str, family: FlopsPerToken | None, level: float):
+    """The forecast rows of one usable fit (without ``group_name``) and its messages."""
+    C = np.asarray(spec["budgets"], dtype=float) if "budgets" in spec else budget_grid(
+        max_c, factor=float(spec.get("factor", 1000.0)), n=int(spec.get("n_budgets", 7)))
+    rows: list[dict] = []
+    messages: list[str] = []
+    variables = set(fit.law.variables)
+    if variables == {"flops"}:
+        rows += _budget_rows(fit, boot, C, max_c, target)
+    elif {"params", "tokens"} <= variables:
+        attention_missing = convention == "6ND+attention" and family is None
+        if "unique_tokens" not in variables and not attention_missing:
+            res = compute_optimal_forecast(fit, boot, max_observed_flops=max_c, budgets=C, target=target,
+                                           level=level, flops_per_token=family)
+            rows += res.rows
+            messages += res.messages
+        elif "unique_tokens" in spec and not attention_missing:
+            res = data_constrained_forecast(fit, boot, C, spec["unique_tokens"], max_observed_flops=max_c,
+                                            target=target, level=level, flops_per_token=family)
+            rows += res.rows
+        for t in _targets(spec, points, target, convention, family):
+            fpt = t.pop("_fpt", None)
+            if "unique_tokens" in variables:
+                t.setdefault("unique_tokens", t["tokens"])
+            rows += target_run_forecast(fit, boot, [t], max_observed_flops=max_c, flops_per_token=fpt,
+                                        target=target, level=level).rows
+        for n in spec.get("fixed_size", []):
+            kw = {"unique_tokens": spec["unique_tokens"]} if "unique_tokens" in variables and \
+                "unique_tokens" in spec else {}
+            if "unique_tokens" in variables and not kw:
+                continue
+            rows += fixed_size_forecast(fit, boot, float(n), max_observed_flops=max_c, target=target,
+                                        level=level, flops_per_token=family, **kw).rows
+    return rows, messages
 
 
 def _unit(points: pl.DataFrame, metric: str) -> str | None:
@@ -244,11 +269,21 @@ def _sanity(rows: list[dict], fit: FitResult, boot: BootstrapResult | None, poin
                     irreducible=irreducible)
     unknown = [f for f in fit.flags if f.startswith("not_identified:")]
     if unknown and rows:  # a forecast inherits the parameters its fit could not pin down
-        for r in rows:
-            r["warnings"] = ",".join([f for f in (r.get("warnings") or "").split(",") if f] + unknown)
+        _add_warnings(rows, unknown)
         msgs.append(f"{fit.law.name} -> {target}: forecasts rest on parameters the data do not identify: "
                     f"{', '.join(unknown)}")
+    if "sigmoid_inverted" in fit.flags and rows:  # an accuracy sigmoid upside down or outside [0, 1]
+        _add_warnings(rows, ["sigmoid_inverted"])
+        msgs.append(f"{fit.law.name} -> {target}: sigmoid_inverted: the accuracy sigmoid has floor "
+                    f"{fit.params['floor']:.3g} and ceiling {fit.params['ceiling']:.3g}")
     return msgs
+
+
+def _add_warnings(rows: list[dict], flags: list[str]) -> None:
+    """Append ``flags`` to each row's comma-separated ``warnings`` (each flag once)."""
+    for r in rows:
+        old = [f for f in (r.get("warnings") or "").split(",") if f]
+        r["warnings"] = ",".join(old + [f for f in flags if f not in old])
 
 
 def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, convention: str, level: float,
@@ -256,7 +291,9 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
     """Two-step forecast (Bhagia et al. 2024): (N, D) -> task loss (final points) -> accuracy (all points).
 
     Both steps fit only the points ``scope`` allows under ``filter``: the targets' runs never enter.
-    Returns the rows, messages and the runs each step fitted."""
+    Step 1's draws are calibrated on rollouts of its own runs before chaining
+    (``scaling.forecast.downstream``); either step's ``not_identified`` parameters go to the rows'
+    warnings. Returns the rows, messages and the runs each step fitted."""
     field = "forecasts.downstream.filter"
     loss = points.filter(pl.col("metric") == d["task_loss"])
     acc = points.filter(pl.col("metric") == d["accuracy"])
@@ -267,7 +304,8 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
         return [], [f"downstream {d['accuracy']}: no [[forecasts.targets]] to forecast"], {}
     fitted = scope.select(loss, filter=filter, field=field)
     step1 = fitted.filter(pl.col("is_final")).join(
-        runs.select("run", "params"), on="run").drop_nulls(["params", "tokens", "value"])
+        runs.select("run", "params"), on="run").drop_nulls(["params", "tokens", "value"]).with_columns(
+        flops=pl.coalesce(pl.col("flops"), 6.0 * pl.col("params") * pl.col("tokens")))
     frac = float(d.get("min_tokens_fraction", 0.1))
     key = pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_k")
     pairs = fitted.with_columns(key).join(
@@ -277,7 +315,8 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
     two = fit_two_step({"params": step1["params"].to_numpy(), "tokens": step1["tokens"].to_numpy()},
                        step1["value"].to_numpy(), pairs["value"].to_numpy(), pairs["acc"].to_numpy(),
                        runs=step1["run"].to_numpy(), step2_runs=pairs["run"].to_numpy(), step2_fixed=fixed or None,
-                       n_resamples=int(d.get("n_resamples", spec.get("n_resamples", 200))))
+                       step1_law=DOWNSTREAM_STEP1, compute=step1["flops"].to_numpy(),
+                       n_resamples=int(d.get("n_resamples", spec.get("n_resamples", 200))), task_name=d["task_loss"])
     max_c = float(step1["flops"].max())
     rows, losses = [], []
     for t in targets:
@@ -290,9 +329,13 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
         r["group_name"] = ""
     used = {"step1": sorted(set(step1["run"].to_list())), "step2": sorted(set(pairs["run"].to_list()))}
     sanity = annotate(rows, unit=_unit(points, d["accuracy"]))
+    unknown = [f for f in two.step1.flags + two.step2.flags if f.startswith("not_identified:")]
+    if unknown and rows:  # the forecast rests on parameters of either step the data do not pin down
+        _add_warnings(rows, unknown)
+        sanity.append(f"downstream {d['accuracy']}: forecasts rest on parameters the data do not identify: "
+                      f"{', '.join(unknown)}")
     if "sigmoid_inverted" in two.step2.flags:
-        for r in rows:
-            r["warnings"] = ",".join([f for f in (r.get("warnings") or "").split(",") if f] + ["sigmoid_inverted"])
+        _add_warnings(rows, ["sigmoid_inverted"])
         sanity.append(f"downstream {d['accuracy']}: sigmoid_inverted: the accuracy sigmoid has floor "
                       f"{two.step2.params['floor']:.3g} and ceiling {two.step2.params['ceiling']:.3g}")
     msgs = [f"downstream {d['accuracy']}: step 1 fitted {len(used['step1'])} runs, step 2 {pairs.height} "

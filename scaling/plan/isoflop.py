@@ -188,15 +188,14 @@ class IsoflopFit:
                 for i, row in enumerate(self.result.draws) for name, v in zip(DRAW_PARAMS, row)]
 
 
-def _frame(plan: IsoflopPlan, points: pl.DataFrame, runs: pl.DataFrame) -> pl.DataFrame:
+def _frame(plan: IsoflopPlan, points: pl.DataFrame, runs: pl.DataFrame, scope: FitScope) -> pl.DataFrame:
     pts = points.filter(pl.col("metric") == plan.target)
     if pts.height == 0:
         raise FitError(f"no points for target metric {plan.target!r}; the study has "
                        f"{sorted(points['metric'].unique().to_list())[:12]}")
-    pts = FitScope().select(pts, filter=plan.filter)
+    pts = scope.select(pts, filter=plan.filter, min_tokens=plan.min_tokens)
     y = pl.when(pl.col("unit").is_in(["nats", "bits", "perplexity"])).then(pl.col("loss_nats")).otherwise(pl.col("value"))
     return pts.join(runs.select("run", "params"), on="run", how="left").with_columns(y=y) \
-        .filter(pl.col("tokens") >= plan.min_tokens) \
         .with_columns(flops=pl.coalesce(pl.col("flops"), 6.0 * pl.col("params") * pl.col("tokens"))) \
         .drop_nulls(["params", "tokens", "flops", "y"]) \
         .filter((pl.col("params") > 0) & (pl.col("tokens") > 0) & (pl.col("flops") > 0) & pl.col("y").is_finite())
@@ -210,9 +209,13 @@ def _hash(sub: pl.DataFrame) -> str:
     return h.hexdigest()
 
 
-def fit_isoflop(plan: IsoflopPlan, points: pl.DataFrame, runs: pl.DataFrame) -> list[IsoflopFit]:
-    """Approach 1 or 2 on the study's ``plan.target`` points, per group."""
-    frame = _frame(plan, points, runs)
+def fit_isoflop(plan: IsoflopPlan, points: pl.DataFrame, runs: pl.DataFrame,
+                scope: FitScope = FitScope()) -> list[IsoflopFit]:
+    """Approach 1 or 2 on the study's ``plan.target`` points, per group: the points ``scope`` allows
+    under the plan's ``filter`` and ``min_tokens`` (a target run never enters). Each fit records the
+    largest compute it used (``max_fitted_flops``), which its forecasts' budget grid and
+    ``extrapolation`` start from."""
+    frame = _frame(plan, points, runs, scope)
     out = []
     for (group,), sub in frame.sort("run", "flops").group_by("group_name", maintain_order=True):
         arrays = {c: sub[c].to_numpy() for c in ("params", "tokens", "y", "run", "flops")}
@@ -229,7 +232,8 @@ def fit_isoflop(plan: IsoflopPlan, points: pl.DataFrame, runs: pl.DataFrame) -> 
             out.append(fit)
             continue
         fit.result = res.approach1 if plan.law == "envelope" else res.approach2
-        fit.settings = {"budget_source": res.settings["budgets"], "budget_values": res.settings["budget_values"],
+        fit.settings = {"max_fitted_flops": float(sub["flops"].max()),
+                        "budget_source": res.settings["budgets"], "budget_values": res.settings["budget_values"],
                         "n_failed": res.n_failed[METHODS[plan.law]], "seed_noise_sigma": res.settings["seed_noise"],
                         "seed_noise_dof": res.settings["seed_noise_dof"]}
         if fit.result is None:
@@ -238,11 +242,12 @@ def fit_isoflop(plan: IsoflopPlan, points: pl.DataFrame, runs: pl.DataFrame) -> 
     return out
 
 
-def isoflop_forecast_rows(law_fits: pl.DataFrame, law_draws: pl.DataFrame | None, spec: dict,
-                          points: pl.DataFrame) -> list[dict]:
+def isoflop_forecast_rows(law_fits: pl.DataFrame, law_draws: pl.DataFrame | None, spec: dict) -> list[dict]:
     """Compute-optimal N_opt and D_opt (with percentile intervals over the run resamples) at the
     study's forecast budgets, from the stored approach-1/2 fits; no predicted loss (neither
-    approach gives a law for it beyond the observed budgets)."""
+    approach gives a law for it beyond the observed budgets). The budget grid and ``extrapolation``
+    start from the largest compute each fit used (``max_fitted_flops`` in its settings: the points
+    of its fit scope under its filter, never a target run); a fit stored without it gets no rows."""
     out = []
     level = float(spec.get("level", 0.95))
     rows = law_fits.filter(pl.col("law").is_in(list(METHODS)) & pl.col("converged"))
@@ -251,8 +256,7 @@ def isoflop_forecast_rows(law_fits: pl.DataFrame, law_draws: pl.DataFrame | None
         if any(est.get(k) is None for k in ("a_params_exponent", "params_coefficient", "b_tokens_exponent",
                                              "tokens_coefficient")):
             continue
-        pts = points.filter(pl.col("group_name") == group) if group else points
-        max_c = float(pts["flops"].max() or 0.0)
+        max_c = float(json.loads(sub["settings"][0] or "{}").get("max_fitted_flops") or 0.0)
         if not max_c > 0:
             continue
         C = np.asarray(spec["budgets"], dtype=float) if "budgets" in spec else budget_grid(

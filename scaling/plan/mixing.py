@@ -86,19 +86,23 @@ def mixing_study(study: str, spec: dict, mixture_points: pl.DataFrame) -> StudyM
     result = fit_mixing_study(W, L, domains, targets, laws=tuple(spec.get("laws", DEFAULT_LAWS)),
                               n_resamples=int(spec.get("n_resamples", 200)), seed=int(spec.get("seed", 0)),
                               train_run_ids=runs, **kw)
-    flat = {(law, t): collapsed(result.fits[(law, t)].predict(W), L[:, k])
+    flat = {(law, t): collapsed(result.fits[(law, t)].predict(W), L[:, k],
+                                n_params=len(result.fits[(law, t)].fit.params))
             for law in result.laws for k, t in enumerate(targets)}
     out.law_rows = [{**r.__dict__, "estimate": r.value,
                      "flags": "mixing_constant" if flat[(r.law, r.target_domain)] else ""} for r in result.law_rows()]
-    for (law, t), bad in flat.items():
-        if bad:
-            out.messages.append(f"{law} -> {t}: mixing_constant: its predictions barely vary over the fitted "
-                                f"mixtures (a near-constant law)")
-    out.best_law = result.best_law()
-    usable = [law for law in result.laws if not any(flat[(law, t)] for t in targets)]
-    if out.best_law not in usable and usable:  # never optimize a mixture with a law that collapsed
-        out.best_law = max(usable, key=lambda law: np.nan_to_num(
-            np.mean([result.heldout[(law, t)].spearman for t in targets]), nan=-np.inf))
+    _collapse_messages(out, flat)
+    # a target every law collapses on does not follow the mixture (its losses are noise to every law):
+    # it neither picks the law nor weighs in the proposal
+    dead = [t for t in targets if all(flat[(law, t)] for law in result.laws)]
+    live = [t for t in targets if t not in dead] or targets
+    if dead:
+        out.messages.append(f"targets {dead}: every mixing law collapsed (mixing_constant): left out of the choice "
+                            f"of law and of the proposed mixture's objective")
+    usable = [law for law in result.laws if not any(flat[(law, t)] for t in live)] or list(result.laws)
+    # the law with the best mean held-out Spearman over the live targets, among those that did not collapse
+    out.best_law = max(usable, key=lambda law: np.nan_to_num(
+        np.mean([result.heldout[(law, t)].spearman for t in live]), nan=-np.inf))
     if "test" in splits:
         pred = result.predict(kw["test_weights"], law=out.best_law)
         out.heldout = {t: (kw["test_losses"][:, k], pred.loss[:, k]) for k, t in enumerate(targets)}
@@ -131,11 +135,10 @@ def mixing_study(study: str, spec: dict, mixture_points: pl.DataFrame) -> StudyM
             out.score_rows.append({"split": "seeded_split", "law": law, "target_domain": t, "n": sc.n_test,
                                    "spearman": sc.spearman, "mae": sc.mae, "params": scale.get("train"),
                                    "chosen": law == out.best_law})
-    opt = {k: spec[k] for k in ("objective_weights", "lower", "upper", "planned_tokens", "max_epochs", "baseline")
-           if k in spec}
-    if "unique_tokens" in spec:
-        u = spec["unique_tokens"]
-        opt["unique_tokens"] = [float(u[d]) for d in domains] if isinstance(u, dict) else u
+    opt = _optimize_opts(spec, domains, targets, dead)
+    if opt is None:
+        out.messages.append("no mixture proposed: every target collapsed")
+        return out
     proposal = optimize_mixture(result, law=out.best_law, seed=int(spec.get("seed", 0)), **opt)
     out.mixture_rows = [{**r.__dict__, "law": proposal.law} for r in proposal.rows()]
     out.messages.append(
@@ -145,12 +148,36 @@ def mixing_study(study: str, spec: dict, mixture_points: pl.DataFrame) -> StudyM
     return out
 
 
-def _optimize_opts(spec: dict, domains: list[str]) -> dict:
+def _collapse_messages(out: StudyMixing, flat: dict) -> None:
+    for (law, t), bad in flat.items():
+        if bad:
+            out.messages.append(f"{law} -> {t}: mixing_constant: its predictions barely vary over the fitted "
+                                f"mixtures (a near-constant law)")
+
+
+def _optimize_opts(spec: dict, domains: list[str], targets: list[str] | None = None, dead=()) -> dict | None:
+    """Keyword arguments of ``optimize_mixture`` from ``[mixing]``; the objective weight of every target in
+    ``dead`` (collapsed targets) is 0 (the others keep theirs: by default the mean over them). None when
+    no target is left."""
     opt = {k: spec[k] for k in ("objective_weights", "lower", "upper", "planned_tokens", "max_epochs", "baseline")
            if k in spec}
     if "unique_tokens" in spec:
         u = spec["unique_tokens"]
         opt["unique_tokens"] = [float(u[d]) for d in domains] if isinstance(u, dict) else u
+    if dead:
+        live = [t for t in targets if t not in dead]
+        if not live:
+            return None
+        given = opt.get("objective_weights")
+        if given is None:
+            a = {t: 1.0 / len(live) for t in live}
+        elif isinstance(given, dict):
+            a = {t: float(given.get(t, 0.0)) for t in live}
+        else:
+            a = {t: float(v) for t, v in zip(targets, given) if t in live}
+        opt["objective_weights"] = {**{t: 0.0 for t in dead}, **a}
+        if not any(a.values()):
+            return None
     return opt
 
 
@@ -257,6 +284,11 @@ def plan_nested(study: str, spec: dict, mp: pl.DataFrame) -> StudyMixing:
                                      "actual": float(a), "predicted": float(p), "ci_low": float(lo_), "ci_high": float(hi_),
                                      "error": float(p - a)} for r, a, p, lo_, hi_ in zip(runs, actual, loss, lo, hi)]
     first = splits[0] if splits else None
+    # the mixing law over the mixtures' extrapolated losses: collapsed when it barely varies
+    flat = {("nested", t): collapsed(pred.predict(pred.weights), pred.losses_at_target, n_params=len(pred.fit.params))
+            for t, pred in out.nested.items()}
+    _collapse_messages(out, flat)
+    dead = [t for (_, t), bad in flat.items() if bad]
     for t, pred in out.nested.items():
         sc = scores.get((first, t), {})
         n_test = sc.get("n", 0)
@@ -264,7 +296,7 @@ def plan_nested(study: str, spec: dict, mp: pl.DataFrame) -> StudyMixing:
             out.law_rows.append({"target_domain": t, "law": "nested", **r,
                                  "heldout_spearman": sc.get("spearman", float("nan")),
                                  "heldout_mae": sc.get("mae", float("nan")), "n_train": n_mix, "n_test": n_test,
-                                 "flags": ""})
+                                 "flags": "mixing_constant" if t in dead and r.get("stage") == "mixing" else ""})
     out.best_law = "nested"
     result = MixingStudyResult(domains=tuple(domains), targets=tuple(targets), laws=("nested",),
                                fits={("nested", t): f for t, f in fits.items()}, heldout={}, n_train=n_mix,
@@ -272,8 +304,14 @@ def plan_nested(study: str, spec: dict, mp: pl.DataFrame) -> StudyMixing:
                                confidence=level)
     out.messages.append(f"nested: {n_mix} mixtures, step law -> size law -> {law.name} at {n_star:.3g} params, "
                         f"{s_star:.3g} steps")
-    if n_res:
-        proposal = optimize_mixture(result, law="nested", seed=seed, **_optimize_opts(spec, domains))
+    opt = _optimize_opts(spec, domains, targets, dead)
+    if dead:
+        out.messages.append(f"targets {dead}: the nested mixing law collapsed (mixing_constant): left out of the "
+                            f"proposed mixture's objective")
+    if opt is None:
+        out.messages.append("no mixture proposed: every target collapsed")
+    elif n_res:
+        proposal = optimize_mixture(result, law="nested", seed=seed, **opt)
         out.mixture_rows = [{**r.__dict__, "law": "nested"} for r in proposal.rows()]
         out.messages.append(
             f"proposed mixture (nested, at {n_star:.3g} params and {s_star:.3g} steps): objective "
@@ -337,13 +375,16 @@ def plan_bimix(study: str, spec: dict, mp: pl.DataFrame) -> StudyMixing:
                                      "actual": float(a), "predicted": float(p), "ci_low": float(a_), "ci_high": float(b_),
                                      "error": float(p - a)} for x, a, p, a_, b_ in zip(runs, actual, pred, plo, phi)]
         sc = next(iter(scored.values()), {})
+        flat = collapsed(fit.predict(r, rows["steps"].to_numpy()), rows["value"].to_numpy(), n_params=len(fit.params))
+        _collapse_messages(out, {("bimix", t): flat})
+        flags = ",".join(f for f in ("" if fit.converged else "not_converged", "mixing_constant" if flat else "") if f)
         for k, name in enumerate(PARAM_NAMES):
             out.law_rows.append({"target_domain": t, "law": "bimix", "stage": None, "mixture": None,
                                  "params": sizes[-1] if sizes else None, "parameter": name,
                                  "estimate": float(fit.params[k]), "ci_low": float(lo[k]), "ci_high": float(hi[k]),
                                  "heldout_spearman": sc.get("spearman", float("nan")),
                                  "heldout_mae": sc.get("mae", float("nan")), "n_train": fit.n_groups,
-                                 "n_test": sc.get("n", 0), "flags": "" if fit.converged else "not_converged"})
+                                 "n_test": sc.get("n", 0), "flags": flags})
         out.messages.append(f"bimix -> {t}: alpha {fit.params[0]:.3f}, beta {fit.params[1]:.3f} over "
                             f"{fit.n_groups} runs ({fit.n_failed} of {n_res} refits failed)")
     if not out.law_rows:

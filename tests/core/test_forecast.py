@@ -170,3 +170,48 @@ def test_fixed_size_loss_falls_towards_the_size_limit():
     assert L[0] > L[1] > L[2]
     bound = chinchilla.predict(TRUE, {"params": [1e9], "tokens": [1e10 * (1 + DC["R_D_star"])]})[0]
     assert L[2] > bound
+
+
+def test_two_step_step1_draws_get_the_rollout_calibration_before_chaining():
+    """Step 1 of a two-step forecast is calibrated like every forecast: a planted task loss that bends
+    away from the power law (log-quadratic in compute) widens step 1's interval at 100x the largest
+    run to the rollout band; the chained accuracy interval widens with it; point estimates stay."""
+    from scaling.fit.calibration import calibrate_intervals
+    from scaling.forecast import fit_two_step
+    from scaling.forecast.downstream import calibrated_draws
+    from scaling.forecast.draws import calibration_of, percentile_interval
+
+    rng = np.random.default_rng(0)
+    C = np.geomspace(1e18, 1e21, 16)
+    loss = (1.7 + 2e3 * C ** -0.16) * (1 + 0.01 * np.log10(C / C[0]) ** 2) * np.exp(rng.normal(0, 0.003, C.size))
+    x2 = np.concatenate([v * np.linspace(1.3, 1.0, 6) for v in loss])
+    runs = [f"r{i}" for i in range(C.size)]
+    acc = 0.25 + 0.7 / (1 + np.exp(4 * (x2 - 2.3))) + rng.normal(0, 0.004, x2.size)
+    kw = dict(runs=runs, step2_runs=np.repeat(runs, 6), n_resamples=50, step1_law="power_law_flops",
+              step2_fixed={"floor": 0.25})
+    ts = fit_two_step({"flops": C}, loss, x2, acc, compute=C, **kw)
+    cal = calibration_of(ts.step1)
+    assert cal is not None and cal.n_cutoffs == 3 and cal.growth > 0
+    # the same calibration a one-step fit of the task loss gets
+    assert cal.to_dict() == calibrate_intervals("power_law_flops", {"flops": C}, loss, runs, C,
+                                                fit=ts.step1).to_dict()
+    assert "not_identified:ceiling" in ts.step2.flags  # each step carries its bootstrap's flags
+
+    X, target = {"flops": np.array([1e23])}, np.array([1e23])
+    raw, cald = ts.predict(X), ts.predict(X, compute=target)
+    assert cald.loss == raw.loss and cald.accuracy == raw.accuracy  # point estimates do not change
+    band = cal.band(raw.loss, X, target)
+    assert band[0] < raw.loss_ci[0] and raw.loss_ci[1] < band[1]  # the band is wider here on both sides
+    # step 1's interval becomes the hull of its bootstrap interval and the band (up to interpolation)
+    np.testing.assert_allclose(np.ravel(cald.loss_ci), np.ravel(band), rtol=1e-5)
+    assert cald.accuracy_ci[0] < raw.accuracy_ci[0] and raw.accuracy_ci[1] < cald.accuracy_ci[1]
+    # without a calibration (no compute given) the draws are the bootstrap's, as before
+    plain = fit_two_step({"flops": C}, loss, x2, acc, **kw)
+    assert calibration_of(plain.step1) is None
+    assert plain.predict(X, compute=target).accuracy_ci == raw.accuracy_ci
+    # a side whose bootstrap interval is already wider than the band is left as it is
+    draws = np.array([[0.9], [1.0], [1.1], [1.2], [1.3]])
+    out = calibrated_draws(draws, [1.1], ([1.05], [1.15]), 0.95, space="linear")
+    np.testing.assert_array_equal(out, draws)
+    lo, hi = percentile_interval(calibrated_draws(draws, [1.1], ([0.5], [1.15]), 0.95, space="linear"), 0.95)
+    assert lo == pytest.approx(0.5) and hi == pytest.approx(percentile_interval(draws, 0.95)[1])

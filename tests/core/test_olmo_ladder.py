@@ -104,7 +104,10 @@ def test_c4_loss_of_7b_4t(ladder):
           f"rel error {r['rel_error']:+.2%}; {r['tokens_per_param']:.0f} tokens/param, "
           f"{r['extrapolation']:.0f}x the largest ladder budget; fit {fit}")
     assert not fit.flags
-    assert abs(r["rel_error"]) < 0.02
+    # measured: 2.4337 (-1.98%), bootstrap 95% interval 2.3577-2.5699 (the paper's reading of the logs, the
+    # mean of the last 5 eval rows; the pipeline's olmo_ladder study gets 2.4360 and -1.89%)
+    assert (round(r["predicted"], 4), round(100 * r["rel_error"], 2)) == (2.4337, -1.98)
+    assert (round(r["ci_low"], 4), round(r["ci_high"], 4)) == (2.3577, 2.5699)
     assert r["ci_low"] < actual < r["ci_high"]
     assert r["extrapolation"] == pytest.approx(6 * TARGET_N * tokens / max_flops, rel=1e-12)
 
@@ -125,7 +128,8 @@ def downstream_table(ladder_runs, target, *, n_resamples=100, n_jobs=2):
             r2 += [r["run"]] * (bpb.size - skip)
         # The paper anchors the sigmoid with a helper point (task loss 0 -> accuracy 1): ceiling fixed at 1.
         ts = fit_two_step(X, y, np.concatenate(x2), np.concatenate(a2), runs=ids, step2_runs=r2,
-                          step2_fixed={"ceiling": 1.0}, n_resamples=n_resamples, n_jobs=n_jobs)
+                          step2_fixed={"ceiling": 1.0}, n_resamples=n_resamples, n_jobs=n_jobs,
+                          compute=6 * X["params"] * X["tokens"])
         acc_actual = float(_task(target, task, "acc")[0])
         fc = downstream_forecast(ts, [{"name": "7B-4T", "params": TARGET_N, "tokens": tokens, "actual": acc_actual}],
                                  target=f"{task} accuracy")

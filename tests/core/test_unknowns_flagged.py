@@ -47,13 +47,22 @@ def test_epoch_chinchilla_parameters_are_all_identified(shared_data):
 
 def test_global_restarts_chosen_by_evidence_on_a_planted_flat_case():
     """A broken power law with noise: warm-started refits miss the global optimum on probe resamples,
-    so every refit restarts from the global search, which reaches a lower objective on the resamples."""
-    true, X, y, fixed = simulate("broken_power_law_tokens", seed=0, noise=2e-2)
+    so every refit restarts from the global search, which reaches a lower objective on the resamples.
+    The full fit puts the break's sharpness f1 (planted 0.3) on its bound 0.001 with a flat profile:
+    warm-started refits stay there, so their interval is a sliver that misses 0.3; the global
+    restarts spread over the flat direction and their interval holds it."""
+    true, X, y, fixed = simulate("broken_power_law_tokens", seed=6, noise=3e-2)
     fit = fit_law("broken_power_law_tokens", X, y, fixed=fixed)
     warm = bootstrap("broken_power_law_tokens", X, y, n_resamples=12, fit=fit, restarts="warm")
     auto = bootstrap("broken_power_law_tokens", X, y, n_resamples=12, fit=fit, restarts="auto")
     assert warm.restarts == "warm" and auto.restarts == "global"
     assert "bootstrap_restarts:global" in auto.flags and "not_identified:f1" in auto.flags
+    assert fit.params["f1"] == pytest.approx(0.001, abs=1e-5)
+    wlo, whi = warm.interval("f1")
+    glo, ghi = auto.interval("f1")
+    assert not wlo <= true["f1"] <= whi and whi < 0.0011  # stuck at the full fit's value
+    assert glo <= true["f1"] <= ghi and ghi - glo > 1000 * (whi - wlo)
+    assert (round(glo, 4), round(ghi, 3)) == (0.0011, 1.657)
     problem = Problem(get_law("broken_power_law_tokens"), X, y)
     n = y.size
     picks = np.random.default_rng(0).integers(0, n, size=(12, n))  # the bootstrap's own resamples
@@ -81,6 +90,23 @@ def test_inverted_sigmoid_is_flagged():
     acc = 0.3 + 0.5 / (1 + np.exp(-3.0 * (loss - 3.0)))
     fit = fit_law("downstream_sigmoid", {"loss": loss}, acc, bounds={"floor": (0, 1), "ceiling": (0, 1)})
     assert fit.params["floor"] > fit.params["ceiling"] and "sigmoid_inverted" in fit.flags
+
+
+def test_accuracy_laws_are_the_laws_that_predict_accuracy_and_both_sigmoids_are_checked():
+    from scaling.forecast.sanity import ACCURACY_LAWS, law_metric_flags
+    assert ACCURACY_LAWS == ("accuracy_sigmoid_flops", "downstream_sigmoid")
+    assert law_metric_flags("accuracy_sigmoid_flops", "accuracy") == []
+    assert law_metric_flags("chinchilla+downstream_sigmoid", "accuracy") == []
+    assert law_metric_flags("accuracy_sigmoid_flops", "nats") == ["law_not_for_metric"]
+    assert law_metric_flags("power_law_flops", "accuracy") == ["law_not_for_metric"]
+    C = {"flops": np.array([1e19, 1e21, 1e23])}
+    assert sigmoid_flags("accuracy_sigmoid_flops", {"floor": 0.25, "ceiling": 0.8, "k": 0.6, "log_C0": 48.0},
+                         C) == []
+    assert sigmoid_flags("accuracy_sigmoid_flops", {"floor": 0.8, "ceiling": 0.3, "k": 0.6, "log_C0": 48.0},
+                         C) == ["sigmoid_inverted"]
+    assert sigmoid_flags("accuracy_sigmoid_flops", {"floor": 0.25, "ceiling": 1.3, "k": 0.6, "log_C0": 48.0},
+                         C) == ["sigmoid_inverted"]  # predicts above 1 at 1e23
+    assert sigmoid_flags("power_law_flops", {"E": 1.0, "A": 1.0, "alpha": 0.1}, C) == []
 
 
 def test_collapsed_mixing_law_is_flagged():

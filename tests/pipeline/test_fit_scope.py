@@ -165,14 +165,20 @@ backtest_resamples = 20
 law = "power_law_flops"
 target = "loss"
 bounds = { A = [-1, 10000] }
+
+[forecasts]
+n_budgets = 2
+targets = [{ name = "458M-80x", params = 457605120, tokens = 36607885312 }]
+downstream = [{ task_loss = "bpb_taskA", accuracy = "acc_taskA", filter = "run = 'sim-19M-5x'", n_resamples = 20 }]
 """
 
 
 @pytest.mark.slow
 def test_a_failing_fit_fails_alone_and_is_named(tmp_path):
     """The wsd group keeps one run (too few points) and power_law_flops has a negative bound on its
-    log-space coefficient A: those fits fail, named; chinchilla on the cosine group and its
-    forecasts still materialize, and the blocking check still passes."""
+    log-space coefficient A: those fits fail, named; the downstream forecast's filter keeps one run:
+    it fails, named; chinchilla on the cosine group and its forecasts still materialize, and the
+    blocking check still passes."""
     studies, w = tmp_path / "studies", tmp_path / "warehouse"
     _write(studies, "broken", BROKEN, extra='group_by = ["schedule"]')
     result = run_study(studies, w, "broken")
@@ -180,7 +186,14 @@ def test_a_failing_fit_fails_alone_and_is_named(tmp_path):
     fits = query(w, "SELECT DISTINCT group_name, law, n_runs, converged FROM law_fits WHERE study = 'broken'")
     assert fits.rows() == [("schedule=cosine", "chinchilla", 20, True)]
     rows = query(w, "SELECT DISTINCT group_name, law, kind FROM forecasts WHERE study = 'broken' ORDER BY kind")
-    assert rows.rows() == [("schedule=cosine", "chinchilla", "compute_optimal")]
+    assert rows.rows() == [("schedule=cosine", "chinchilla", "compute_optimal"),
+                           ("schedule=cosine", "chinchilla", "target_run")]
+    (mat,) = result.asset_materializations_for_node("forecasts")[:1]
+    failed = mat.metadata["failed_forecasts"].value
+    assert failed.startswith("- study 'broken', forecasts.downstream[0] chinchilla+downstream_sigmoid -> "
+                             "'acc_taskA' (task loss 'bpb_taskA'), group '' (the whole study): step 1 (chinchilla -> "
+                             "'bpb_taskA' on 1 run): ")
+    assert "expected at least" in failed and failed.count("\n- ") == 0
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["fit_converged"].passed
     completed = checks["fits_completed"]

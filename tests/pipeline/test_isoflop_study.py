@@ -20,8 +20,13 @@ def _optimum(p):
     return G, p["beta"] / (p["alpha"] + p["beta"])
 
 
-def _write_grid(path, p, seed):
-    """An IsoFLOP grid: 9 sizes around the planted optimum per budget, runs ending within 3% of it."""
+ENVELOPE_FILTER = "flops < 3e21"  # the envelope fits the budgets up to 1e21
+TARGET = (4e10, 4e11)  # N, D of the target run `a-target` (C = 9.6e22, about 9x the largest fitted run)
+
+
+def _write_grid(path, p, seed, target=None):
+    """An IsoFLOP grid: 9 sizes around the planted optimum per budget, runs ending within 3% of it;
+    ``target``: (N, D) of one more run, `<stem>-target`, that the study forecasts."""
     rng = np.random.default_rng(seed)
     G, a = _optimum(p)
     rows = []
@@ -30,6 +35,10 @@ def _write_grid(path, p, seed):
             d = c / (6 * n) * (1 + rng.uniform(-0.03, 0.03))
             loss = (p["E"] + p["A"] * n ** -p["alpha"] + p["B"] * d ** -p["beta"]) * np.exp(0.003 * rng.standard_normal())
             rows.append({"run": f"{path.stem}-{len(rows)}", "N": n, "D": d, "loss": loss})
+    if target is not None:
+        n, d = target
+        rows.append({"run": f"{path.stem}-target", "N": n, "D": d,
+                     "loss": p["E"] + p["A"] * n ** -p["alpha"] + p["B"] * d ** -p["beta"]})
     pl.DataFrame(rows).write_csv(path)
 
 
@@ -39,9 +48,9 @@ def arms(tmp_path_factory):
     studies, warehouse = root / "studies", root / "warehouse"
     studies.mkdir()
     for i, (arm, p) in enumerate(ARMS.items()):
-        _write_grid(studies / f"{arm}.csv", p, seed=i)
+        _write_grid(studies / f"{arm}.csv", p, seed=i, target=TARGET if arm == "a" else None)
     sources = "".join(source_block(a, f"{a}.csv", labels={"arm": a}) for a in ARMS)
-    (studies / "arms.toml").write_text('[study]\ngroup_by = ["arm"]\n' + sources + '''
+    (studies / "arms.toml").write_text('[study]\ngroup_by = ["arm"]\n' + sources + f'''
 [[fits]]
 law = "isoflop"
 target = "loss"
@@ -52,9 +61,12 @@ n_resamples = 200
 law = "envelope"
 target = "loss"
 n_resamples = 100
+filter = "{ENVELOPE_FILTER}"
 
 [forecasts]
-budgets = [1e23, 1e24]
+n_budgets = 2
+factor = 10
+targets = [{{ name = "target", params = {TARGET[0]:g}, tokens = {TARGET[1]:g}, actual_run = "a-target" }}]
 ''')
     run_study(studies, warehouse, "arms")
     return warehouse
@@ -67,10 +79,14 @@ def test_isoflop_exponents_per_arm_recover_the_planted_ones(arms):
         rows = {r["parameter"]: r for r in fits.filter(pl.col("group_name") == f"arm={arm}").iter_rows(named=True)}
         assert set(rows) == {"a_params_exponent", "b_tokens_exponent", "params_coefficient", "tokens_coefficient"}
         G, a = _optimum(p)
+        b = p["alpha"] / (p["alpha"] + p["beta"])  # planted D_opt ∝ C^b
         est = rows["a_params_exponent"]
-        assert est["estimate"] == pytest.approx(a, abs=0.02)
+        # measured: a 0.5073 (planted 0.5139) and 0.5718 (0.5714); b 0.4927 (0.4861) and 0.4282 (0.4286)
+        assert est["estimate"] == pytest.approx({"a": 0.5073, "b": 0.5718}[arm], abs=5e-5)
         assert est["ci_low"] < a < est["ci_high"]
-        assert rows["b_tokens_exponent"]["estimate"] == pytest.approx(1 - a, abs=0.02)
+        tok = rows["b_tokens_exponent"]
+        assert tok["estimate"] == pytest.approx({"a": 0.4927, "b": 0.4282}[arm], abs=5e-5)
+        assert tok["ci_low"] < b < tok["ci_high"]
         assert est["converged"] and est["n_runs"] == 45 and est["flags"] == ""
         k = rows["params_coefficient"]
         assert k["ci_low"] < k["estimate"] < k["ci_high"]
@@ -99,8 +115,31 @@ def test_per_budget_optima_and_compute_optimal_forecasts_with_intervals(arms):
                        "AND parameter = 'params_coefficient' ORDER BY group_name")
     expo = query(arms, "SELECT group_name, estimate FROM law_fits WHERE law = 'isoflop' "
                        "AND parameter = 'a_params_exponent' ORDER BY group_name")
-    want = fits["estimate"].to_numpy()[:, None] * np.array([1e23, 1e24]) ** expo["estimate"].to_numpy()[:, None]
+    C = fc["flops"].to_numpy().reshape(2, 2)  # each arm's grid
+    want = fits["estimate"].to_numpy()[:, None] * C ** expo["estimate"].to_numpy()[:, None]
     assert fc["params"].to_numpy() == pytest.approx(want.ravel(), rel=1e-9)
+
+
+def test_isoflop_grids_and_extrapolation_start_from_the_fitted_runs(arms):
+    """The target run (9.6e22 FLOPs, above every fitted run) and the runs the envelope's filter drops
+    enter neither fit nor the largest fitted compute the budget grid and `extrapolation` start from."""
+    fits = query(arms, "SELECT DISTINCT law, group_name, n_runs FROM law_fits WHERE study = 'arms' ORDER BY ALL")
+    assert fits.rows() == [("envelope", "arm=a", 36), ("envelope", "arm=b", 36),
+                           ("isoflop", "arm=a", 45), ("isoflop", "arm=b", 45)]
+    runs = query(arms, "SELECT run, group_name, 6 * params * tokens AS c FROM runs WHERE study = 'arms'")
+    target_c = runs.filter(pl.col("run") == "a-target")["c"][0]
+    assert runs.height == 91 and target_c > 8 * runs.filter(pl.col("run") != "a-target")["c"].max()
+    fc = query(arms, "SELECT law, group_name, flops, extrapolation FROM forecasts WHERE study = 'arms' "
+                     "AND kind = 'compute_optimal' ORDER BY law, group_name, flops")
+    assert fc.height == 8
+    for (law, group), sub in fc.group_by("law", "group_name", maintain_order=True):
+        fitted = runs.filter((pl.col("group_name") == group) & (pl.col("run") != "a-target"))
+        if law == "envelope":  # the envelope's filter: budgets up to 1e21
+            fitted = fitted.filter(pl.col("c") < 3e21)
+        max_fitted = float(fitted["c"].max())
+        assert max_fitted < 1.1e22 if law == "isoflop" else max_fitted < 1.1e21
+        np.testing.assert_allclose(sub["flops"].to_numpy(), [max_fitted, 10 * max_fitted], rtol=1e-9)
+        np.testing.assert_allclose(sub["extrapolation"].to_numpy(), [1.0, 10.0], rtol=1e-9)
 
 
 def test_isoflop_plot_per_arm(arms):

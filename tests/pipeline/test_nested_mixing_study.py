@@ -106,3 +106,41 @@ n_resamples = 30
     score = query(tmp_path / "wh", "SELECT * FROM mixing_scores WHERE study = 'bimix_mix'").row(0, named=True)
     assert (score["law"], score["n"]) == ("bimix", 6) and np.isfinite(score["mae"])
     assert query(tmp_path / "wh", "SELECT count(*) AS n FROM mixture_predictions WHERE study = 'bimix_mix'")["n"][0] == 6
+
+
+def _with_noise(mp: pl.DataFrame, domain: str, name: str, seed: int = 0) -> pl.DataFrame:
+    """``mp`` with a loss domain ``name`` whose values are noise around 3.0, at ``domain``'s checkpoints
+    (replacing ``domain`` when ``name`` is ``domain``)."""
+    rows = mp.filter((pl.col("kind") == "loss") & (pl.col("domain") == domain)).sort("split", "run", "steps")
+    noise = np.random.default_rng(seed).normal(3.0, 0.02, rows.height)
+    rows = rows.with_columns(domain=pl.lit(name), value=pl.Series(noise))
+    keep = mp.filter(~((pl.col("kind") == "loss") & (pl.col("domain") == name)))
+    return pl.concat([keep, rows.select(mp.columns)])
+
+
+def test_a_pure_noise_target_is_flagged_by_nested_and_bimix(nested):
+    """A target domain whose losses are noise: the nested mixing law over it is flagged mixing_constant,
+    the study's own target is not, and the proposal leaves the noise out of its objective (the same
+    mixture as without it); BiMix on the target is clean, and flagged once its losses are noise."""
+    from scaling.plan.mixing import mixing_study
+
+    w, _ = nested
+    mp = query(w, "SELECT * FROM mixture_points WHERE study = 'nested_mix'")
+    spec = {"method": "nested", "target_params": N_STAR, "target_steps": S_STAR, "n_resamples": 10}
+    base = mixing_study("nested_mix", spec, mp)
+    got = mixing_study("nested_mix", spec, _with_noise(mp, NESTED_DOMAINS[0], "noise"))
+    mixing = {(r["target_domain"], r["parameter"]): r["flags"] for r in got.law_rows if r["stage"] == "mixing"}
+    assert {f for (t, _), f in mixing.items() if t == "noise"} == {"mixing_constant"}
+    assert {f for (t, _), f in mixing.items() if t != "noise"} == {""}
+    assert not any(r["flags"] for r in got.law_rows if r["stage"] != "mixing")
+    def weights(m):
+        return {r["domain"]: round(r["weight"], 6) for r in m.mixture_rows if r.get("weight") is not None}
+
+    assert weights(got) == weights(base) and weights(base)
+    assert any("targets ['noise']: the nested mixing law collapsed" in m for m in got.messages)
+
+    bimix = {"method": "bimix", "n_resamples": 10}
+    clean = mixing_study("nested_mix", bimix, mp)
+    assert not any(r["flags"] for r in clean.law_rows)
+    noisy = mixing_study("nested_mix", bimix, _with_noise(mp, NESTED_DOMAINS[0], NESTED_DOMAINS[0]))
+    assert {r["target_domain"]: r["flags"] for r in noisy.law_rows} == {NESTED_DOMAINS[0]: "mixing_constant"}

@@ -57,9 +57,20 @@ def test_heldout_gsm8k_errors_beside_compute_only_laws_as_docs_state(obsscaling)
     # the capability space beats compute alone on the same models; Llama-2-7B is held out
     assert "meta-llama/Llama-2-7b-hf" in held
     by = {(r["law"], r["run"]): r["predicted"] for r in bt.iter_rows(named=True)}
+    actual = {r["run"]: r["actual"] for r in bt.iter_rows(named=True)}
+    # docs/results.md: actual, predicted from the scores, predicted by the compute sigmoid
     assert round(by[("observational", "microsoft/phi-2")], 3) == 0.388
     assert round(by[("accuracy_sigmoid_flops", "microsoft/phi-2")], 3) == 0.020
-    assert round(by[("observational", "Qwen/Qwen1.5-4B")], 3) == 0.177
+    assert round(actual["microsoft/phi-2"], 3) == 0.550
+    assert (round(actual["google/gemma-2-2b"], 3), round(by[("observational", "google/gemma-2-2b")], 3),
+            round(by[("accuracy_sigmoid_flops", "google/gemma-2-2b")], 3)) == (0.243, 0.174, 0.020)
+    assert round(by[("observational", "Qwen/Qwen1.5-4B")], 3) == 0.177 and round(actual["Qwen/Qwen1.5-4B"], 3) == 0.522
+    for run, value in (("Qwen/Qwen1.5-1.8B", 0.336), ("h2oai/h2o-danube2-1.8b-base", 0.298)):
+        assert round(actual[run], 3) == value and by[("observational", run)] < 0.07  # "both predicted under 0.07"
+    # the 21 held-out models reach 8.4e22 FLOPs; 14 of the observational law's intervals reach 0.9 or more
+    assert bt["flops"].max() == 8.4e22
+    obs = bt.filter(pl.col("law") == "observational")
+    assert int((obs["ci_high"] >= 0.9).sum()) == 14
 
 
 @pytest.mark.slow
@@ -68,6 +79,8 @@ def test_components_families_models_and_the_plot(obsscaling):
     assert comp.height == 7 and (comp["n_models"] == 67).all()  # the 10 models of unknown compute are quarantined
     ev = comp.row(0, named=True)
     assert ev["explained_variance"] == pytest.approx(0.6894, abs=5e-5)
+    # docs/results.md: 68.9%, 95% interval 60.3-79.5%
+    assert (round(ev["explained_variance_ci_low"], 3), round(ev["explained_variance_ci_high"], 3)) == (0.603, 0.795)
     assert ev["explained_variance_ci_low"] < ev["explained_variance"] < ev["explained_variance_ci_high"]
     loading = dict(zip(comp["benchmark"], comp["loading"]))
     assert loading.pop("truthfulqa") < 0 < min(loading.values())  # TruthfulQA does not improve with scale
@@ -84,8 +97,15 @@ def test_components_families_models_and_the_plot(obsscaling):
     assert llama2["map"] == "average" and llama2["flags"] == "no_fitted_model" and llama2["efficiency"] is None
     assert sorted(f for f, r in fam.items() if r["map"] == "family") == [
         "BLOOM", "Cerebras-GPT", "GPT-Neo/J", "OPT", "Pythia", "SmolLM", "XGLM"]
+    # "twelve use the shared slope and eight (Llama, Llama-2, Gemma, ...) have no fitted model"
+    maps = [r["map"] for r in fam.values()]
+    assert (maps.count("shared_slope"), maps.count("average")) == (12, 8)
+    assert all(fam[f]["map"] == "average" for f in ("Llama", "Llama-2", "Gemma"))
+    assert phi["n_models"] == 2  # "a shared-slope family of two models"
     models = query(obsscaling, "SELECT * FROM observational_models WHERE study = 'obsscaling'")
     assert models.group_by("split").len().sort("split").rows() == [("fitted", 46), ("held_out", 21), ("named", 2)]
+    fitted = models.filter(pl.col("split") == "fitted")
+    assert fitted["flops"].max() <= 2e22 and int((fitted["actual"] > 0.1).sum()) == 4  # "four of the 46"
     named = {r["run"]: r for r in models.filter(pl.col("split") == "named").iter_rows(named=True)}
     for r in named.values():
         assert r["compute_ci_low"] < r["predicted_from_compute"] < r["compute_ci_high"] and r["predicted"] is None
