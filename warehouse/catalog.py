@@ -33,7 +33,8 @@ RAW_VIEW = "raw"
 STORAGE_VERSION = "v1.4.0"
 
 
-RAW_DOC = ("every source's rows as landed: the study and source (folder keys), every original column, "
+RAW_DOC = ("every source's rows as landed: the study and source (folder keys), every original column "
+           "(one named study or source, or either followed by underscores, gains one underscore), "
            "and _source, _file, _row, _ingested_at")
 
 
