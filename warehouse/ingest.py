@@ -129,7 +129,7 @@ def _finish(lake: Path, study: str, record: dict[str, Any]) -> None:
 
 def recover(lake: Path, study: str) -> bool:
     """Finish a switch a killed run left half done. Returns whether there was one."""
-    if not (state_dir(lake, study) / "commit.json").exists():
+    if "switch" not in committed(lake, study):  # nothing to finish: no lock taken (the lake may be read-only)
         return False
     with study_lock(lake, study):
         record = committed(lake, study)

@@ -59,6 +59,14 @@ def _storage_error(exc: OSError, target: Path) -> StorageError:
     return StorageError(f"cannot write {target}: {what}{hint}")
 
 
+def _storage_error_text(message: str, target: Path) -> StorageError:
+    """A failed write reported only as text (DuckDB's "IO Error: ... Read-only file system") as one line."""
+    for code in (28, 30, 13, 122):
+        if os.strerror(code) in message:
+            return _storage_error(OSError(code, os.strerror(code)), target)
+    return StorageError(f"cannot write {target}: {message.strip().splitlines()[0] if message.strip() else 'failed'}")
+
+
 def _atomic(target: Path, write) -> Path:
     """Write to a temporary file beside `target` with `write(tmp)`, then rename it into place."""
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")

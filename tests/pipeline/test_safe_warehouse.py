@@ -167,3 +167,64 @@ def test_readme_public_command_passes_the_data_root():
 
 def test_storage_errors_are_scaling_errors():
     assert issubclass(StorageError, ScalingError)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """`read_only(folder)` makes `folder` read-only for this process: a read-only bind mount as root (who
+    writes through file modes), else the write bits removed; skips where neither is possible."""
+    mounted, chmodded = [], []
+
+    def make(folder: Path) -> None:
+        if os.geteuid() != 0:
+            for p in [folder, *folder.rglob("*")]:
+                if not p.is_symlink():
+                    p.chmod(p.stat().st_mode & ~0o222)
+                    chmodded.append(p)
+            return
+        done = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot make a read-only folder here (bind mount refused: {done.stderr.strip()})")
+        mounted.append(folder)
+        done = subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot make a read-only folder here (read-only remount refused: {done.stderr.strip()})")
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    for p in chmodded:
+        p.chmod(p.stat().st_mode | 0o200)
+
+
+def warehouse_files(warehouse: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(warehouse.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_scaling_run_on_a_read_only_warehouse_is_one_line_and_changes_nothing(tmp_path, read_only):
+    studies = write_study(tmp_path)
+    write_log(studies, "a.csv", [HEADER, *GOOD])
+    warehouse = tmp_path / "warehouse"
+    args = ["--studies", str(studies), "--warehouse", str(warehouse), "run"]
+    first = scaling_cli(tmp_path, *args, "--no-summary")
+    assert first.returncode == 0, first.stdout + first.stderr
+    # the catalog is older than the lake (as in a copy taken while a run was switching tables): the
+    # run rebuilds it, and the study has a new log to ingest
+    state = warehouse / ".catalog.duckdb.state"
+    state.write_text('{"state": "older"}')
+    write_log(studies, "b.csv", [HEADER, *GOOD])
+    before = warehouse_files(warehouse)
+    read_only(warehouse)
+    proc = scaling_cli(tmp_path, *args)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "Traceback" not in out, out
+    catalog = [line for line in proc.stderr.splitlines() if "cannot write" in line and "/warehouse/catalog" in line]
+    assert len(catalog) == 1 and catalog[0].endswith("the warehouse is on a read-only file system"), out
+    assert "failed: updating the catalog" in proc.stderr and "1 of 1 studies failed: toy" in proc.stderr
+    assert "Summary (1 studies" in proc.stdout  # from the catalog as it was
+    # the read-only warehouse still answers SQL
+    asked = scaling_cli(tmp_path, "--warehouse", str(warehouse), "sql", "--csv", "SELECT count(*) AS n FROM points")
+    assert asked.returncode == 0 and asked.stdout.split() == ["n", "20"], asked.stdout + asked.stderr
+    assert warehouse_files(warehouse) == before
