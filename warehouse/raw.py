@@ -98,6 +98,18 @@ def resolve_source(study: StudySpec, src: SourceSpec, downloads: Path) -> dict[s
     return out
 
 
+def resolve_metadata(study: StudySpec, src: SourceSpec, downloads: Path) -> list[ResolvedFile]:
+    """The files of a source's metadata table, resolved as normalization reads them (the study's allowed
+    roots, the source's download bounds); none when the source has no metadata table."""
+    if not src.metadata:
+        return []
+    try:
+        return resolve_location(src.metadata, base_dir=study.base_dir, cache_dir=downloads, roots=study.allowed_roots,
+                                http=http_options(src.options.get("http")))
+    except ScalingError as exc:
+        raise exc.at(study=study.name, source=src.name) from None
+
+
 def _read_all(study: StudySpec, src: SourceSpec, files: dict[str, list[ResolvedFile]]) -> pl.DataFrame:
     frames = []
     fmt = src.format if src.kind != "mixture_runs" else "csv"

@@ -228,3 +228,25 @@ def test_scaling_run_on_a_read_only_warehouse_is_one_line_and_changes_nothing(tm
     asked = scaling_cli(tmp_path, "--warehouse", str(warehouse), "sql", "--csv", "SELECT count(*) AS n FROM points")
     assert asked.returncode == 0 and asked.stdout.split() == ["n", "20"], asked.stdout + asked.stderr
     assert warehouse_files(warehouse) == before
+
+
+@pytest.mark.slow
+def test_a_metadata_table_under_a_data_root_keeps_the_study_up_to_date(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("".join([HEADER, *GOOD]))
+    (data / "meta.csv").write_text("run,params\na,2000000\n")
+    studies = write_study(tmp_path, location=f"{data}/a.csv")
+    toml = studies / "toy.toml"
+    toml.write_text(toml.read_text().replace("[sources.columns]", f'metadata = "{data}/meta.csv"\n'
+                                             '[sources.metadata_columns]\nrun = "run"\nparams = "params"\n'
+                                             "[sources.columns]"))
+    args = ["--studies", str(studies), "--warehouse", str(tmp_path / "warehouse"), "--data-root", str(data), "run",
+            "--no-summary"]
+    first = scaling_cli(tmp_path, *args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "running toy" in first.stdout
+    assert query(tmp_path / "warehouse", "SELECT DISTINCT params FROM runs")["params"].to_list() == [2000000]
+    again = scaling_cli(tmp_path, *args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "toy: up to date" in again.stdout and "running toy" not in again.stdout, again.stdout
