@@ -250,3 +250,29 @@ def test_a_metadata_table_under_a_data_root_keeps_the_study_up_to_date(tmp_path)
     again = scaling_cli(tmp_path, *args)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "toy: up to date" in again.stdout and "running toy" not in again.stdout, again.stdout
+
+
+def test_a_catalog_rebuild_on_a_full_disk_is_a_storage_error_and_keeps_the_catalog(tiny_mount):
+    """DuckDB reports a failed write as its own IOException: the catalog rebuild says it in one line too."""
+    import polars as pl
+
+    from warehouse.catalog import build_catalog
+    from warehouse.lake import write_table
+    from warehouse.tables import RUNS
+
+    warehouse = tiny_mount / "warehouse"
+    lake, catalog = warehouse / "lake", warehouse / "catalog.duckdb"
+    write_table(lake, "runs", "toy", RUNS.conform(pl.DataFrame({"study": ["toy"], "run": ["a"]})))
+    build_catalog(catalog, lake)
+    before = catalog.read_bytes()
+    with open(tiny_mount / "filler", "wb", buffering=0) as out:  # take every free byte of the file system
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError:
+            pass
+    with pytest.raises(StorageError) as err:
+        build_catalog(catalog, lake)
+    assert str(err.value).startswith(f"cannot write {catalog}: No space left on device"), err.value
+    assert "\n" not in str(err.value) and catalog.read_bytes() == before
+    assert [p.name for p in warehouse.iterdir() if p.name.endswith(".tmp")] == []
