@@ -151,8 +151,13 @@ def run(only: tuple[str, ...], no_report: bool, dask_workers: int | None, **opti
                          **{k: v for k, v in options.items() if k != "no_summary"})
     if not no_report and not options["no_summary"]:
         from pipelines.reports import write_reports
+        from scaling.errors import ScalingError
 
-        written = write_reports(root, names)
+        try:
+            written = write_reports(root, names)
+        except ScalingError as exc:  # e.g. a read-only warehouse: one line, and the run did not succeed
+            click.echo(f"error: {exc}", err=True)
+            written, status = [], 1
         if written:
             click.echo(f"  reports: {written[0].parent / 'index.html'}  (one HTML and one Markdown file per study;"
                        f" `scaling report` rewrites them)")
@@ -179,7 +184,13 @@ def report(study: tuple[str, ...], out: Path | None) -> None:
     # an object-store warehouse's catalog is built from the store when the reports are written
     if not paths().catalog.exists() and store_for(paths().lake) is None:
         raise click.ClickException(f"no catalog yet at {paths().catalog}; run `scaling run` first")
-    for path in write_reports(root, names, out=out):
+    from scaling.errors import ScalingError
+
+    try:
+        written = write_reports(root, names, out=out)
+    except ScalingError as exc:  # e.g. a read-only folder: one line, no traceback
+        raise click.ClickException(str(exc)) from None
+    for path in written:
         click.echo(str(path))
 
 

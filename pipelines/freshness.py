@@ -161,14 +161,13 @@ def _spec_fields(spec: StudySpec, fields: tuple[str, ...]) -> dict:
 
 def source_digests(spec: StudySpec, paths: WarehousePaths) -> dict:
     """sha256 and size of every file each source reads (its data and its metadata table)."""
-    from scaling.sources.locate import resolve_location
-    from warehouse.raw import resolve_source
+    from warehouse.raw import resolve_metadata, resolve_source
 
     out = {}
     for src in spec.sources:
         files = resolve_source(spec, src, paths.downloads)
         if src.metadata:
-            files["metadata"] = resolve_location(src.metadata, base_dir=spec.base_dir, cache_dir=paths.downloads)
+            files["metadata"] = resolve_metadata(spec, src, paths.downloads)
         out[src.name] = {role: [[f.label, f.sha256, f.size] for f in fs] for role, fs in files.items()}
     return out
 

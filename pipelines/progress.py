@@ -166,10 +166,14 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
     if missing and not invalid:
         print(f"error: no study named {missing} in {warehouse.studies_dir}", file=sys.stderr)
         return 2
+    problems = []  # what failed outside a study's run (the warehouse could not be written, ...)
     if not only:
         instance = DagsterInstance.get()
         try:
             remove_gone_studies(warehouse, found, instance, quiet)
+        except ScalingError as exc:  # e.g. a read-only warehouse: said once, the studies still run
+            print(f"error: {exc}", file=sys.stderr)
+            problems.append("removing studies whose file is gone")
         finally:
             instance.dispose()
     specs = {}
@@ -198,14 +202,18 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
         outcomes = _run(todo, plans, quiet, parallel, multiprocess, quick, show)
     failed = [o.study for o in outcomes if not o.success]
     warehouse.pull_all()  # steps may have run in other processes or machines
-    warehouse.refresh_catalog()
-    if summary:
+    try:
+        warehouse.refresh_catalog()
+    except ScalingError as exc:  # a read-only or full warehouse: the summary shows the catalog as it was
+        print(f"error: {exc}", file=sys.stderr)
+        problems.append("updating the catalog")
+    if summary and warehouse.paths.catalog.exists():
         from pipelines.summary import summary_lines
 
         print()
         for line in summary_lines(warehouse.paths, names, time.time() - t0):
             print(line)
-    return exit_status(names, failed, invalid)
+    return exit_status(names, failed, invalid, problems)
 
 
 def _report(i: int, n: int, outcome, quiet: bool, console=None) -> None:
@@ -225,7 +233,7 @@ def _run(todo: list[str], plans: dict, quiet: bool, parallel: int, multiprocess:
     from dagster import DagsterInstance
 
     import pipelines.definitions  # noqa: F401  (imported once, before any worker is forked)
-    from pipelines.runner import execute_study, pool_execute, pool_initializer
+    from pipelines.runner import StudyOutcome, execute_study, pool_execute, pool_initializer
 
     sequential = parallel <= 1 or len(todo) == 1
     instance = DagsterInstance.get()  # one instance for the whole command
@@ -246,9 +254,12 @@ def _run(todo: list[str], plans: dict, quiet: bool, parallel: int, multiprocess:
                     _say(f"running {name} ({', '.join(plans[name].stale)}) ...", quiet)
                 else:
                     progress.begin(name, run_ids[name])
-                outcome = execute_study(plans[name], run_id=run_ids[name], multiprocess=multiprocess,
-                                        run_config=run_config, tags=tags_quick, instance=instance,
-                                        dask_address=dask_address)
+                try:
+                    outcome = execute_study(plans[name], run_id=run_ids[name], multiprocess=multiprocess,
+                                            run_config=run_config, tags=tags_quick, instance=instance,
+                                            dask_address=dask_address)
+                except ScalingError as exc:  # e.g. the warehouse cannot be written: the study failed, others run
+                    outcome = StudyOutcome(name, False, 0.0, [], str(exc))
                 if progress:
                     progress.finish(name)
                 _report(i, len(todo), outcome, quiet, progress.console if progress else None)
@@ -312,10 +323,13 @@ def remove_gone_studies(warehouse, found, instance, quiet: bool = False) -> list
     return removed
 
 
-def exit_status(names: list[str], failed: list[str], invalid: list[str]) -> int:
-    """0 when every study ran and every study file was valid; 1 when anything failed (said on stderr)."""
+def exit_status(names: list[str], failed: list[str], invalid: list[str], problems: list[str] = ()) -> int:
+    """0 when every study ran, every study file was valid and the warehouse took every write; 1 when
+    anything failed (said on stderr)."""
     if failed:
         print(f"\n{len(failed)} of {len(names)} studies failed: {', '.join(failed)}", file=sys.stderr)
     if invalid:
         print(f"{len(invalid)} invalid study file(s) not run: {', '.join(invalid)}", file=sys.stderr)
-    return 1 if failed or invalid else 0
+    if problems:
+        print(f"failed: {', '.join(problems)} (see the error above)", file=sys.stderr)
+    return 1 if failed or invalid or problems else 0

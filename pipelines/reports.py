@@ -22,20 +22,27 @@ from scaling.report import render_html, render_index, render_markdown
 from warehouse import objectstore
 from warehouse.catalog import ensure_catalog
 from warehouse.config import paths as warehouse_paths
+from warehouse.lake import _storage_error
 from warehouse.report_data import read_study_report, report_dir
 
 
 def _write(path: Path, data: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a report file aside and rename it into place; a read-only or full folder is a `StorageError`."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(data, str):
             tmp.write_text(data, encoding="utf-8")
         else:
             tmp.write_bytes(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise _storage_error(exc, path) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
     return path
 
 

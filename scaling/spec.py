@@ -42,7 +42,7 @@ NAME_MAX_LENGTH = 100
 
 
 def check_name(value: Any, what: str, **where: Any) -> str:
-    """The one check for every name that becomes a path: a study, a source.
+    """The one check for every name that becomes a path: a study, a source, a mixture's held-out split.
 
     The whole name must match ``[A-Za-z0-9][A-Za-z0-9_.-]*`` (no separators, spaces, ``=`` or
     control characters, no newline before the end), must not contain ``..`` and is at most
@@ -320,6 +320,7 @@ def _source(raw: dict, study: str, index: int) -> SourceSpec:
         for i, extra in enumerate(mixture.get("extra_tests") or []):
             _keys(extra, {"split", "weights", "losses", "params", "tokens", "steps"}, {"split", "weights", "losses"},
                   field=f"mixture.extra_tests[{i}]", **where)
+            check_name(extra["split"], "split name", field=f"mixture.extra_tests[{i}].split", **where)  # a plot's name
     if fmt == "text" and not ((raw.get("options") or {}).get("pattern") or (raw.get("options") or {}).get("patterns")):
         raise SpecError("a text source needs options.pattern (a regex with named groups)", field="options.pattern",
                         **where)
@@ -515,6 +516,8 @@ def check_long_mixture(mixture: dict, where: dict) -> None:
         if extra:
             raise SpecError(f"keys {extra} need layout = \"long\"", field=f"mixture.{extra[0]}", **where)
         return
+    if "split" in mixture:  # the split names a plot file, like an extra test's
+        check_name(mixture["split"], "split name", field="mixture.split", **where)
     if "run_pattern" in mixture:
         try:
             rx = re.compile(_str(mixture["run_pattern"], "mixture.run_pattern", **where))

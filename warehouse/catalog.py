@@ -25,6 +25,8 @@ from pathlib import Path
 
 import duckdb
 
+from scaling.errors import StorageError
+from warehouse.lake import _storage_error, _storage_error_text
 from warehouse.tables import TABLES, Table
 
 RAW_VIEW = "raw"
@@ -33,7 +35,8 @@ RAW_VIEW = "raw"
 STORAGE_VERSION = "v1.4.0"
 
 
-RAW_DOC = ("every source's rows as landed: the study and source (folder keys), every original column, "
+RAW_DOC = ("every source's rows as landed: the study and source (folder keys), every original column "
+           "(one named study or source, or either followed by underscores, gains one underscore), "
            "and _source, _file, _row, _ingested_at")
 
 
@@ -95,8 +98,13 @@ def view_state(lake: Path) -> dict[str, bool]:
 
 @contextmanager
 def _lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as fh:
+    lock = path.with_suffix(".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(lock, "a")  # appending nothing: taking the lock leaves the file unchanged
+    except OSError as exc:  # a read-only or full warehouse: one located error, nothing changed
+        raise _storage_error(exc, lock) from None
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -105,7 +113,17 @@ def _lock(path: Path):
 
 
 def build_catalog(catalog: Path, lake: Path) -> Path:
-    """Write every view into a fresh database file and rename it over the catalog."""
+    """Write every view into a fresh database file and rename it over the catalog. A read-only or full
+    warehouse is a `StorageError` naming the file, with the previous catalog left as it was."""
+    try:
+        return _build_catalog(catalog, lake)
+    except OSError as exc:
+        raise _storage_error(exc, catalog) from None
+    except duckdb.IOException as exc:
+        raise _storage_error_text(str(exc), catalog) from None
+
+
+def _build_catalog(catalog: Path, lake: Path) -> Path:
     with _lock(catalog):
         tmp = catalog.with_name(f".{catalog.name}.{uuid.uuid4().hex}.tmp")
         try:
@@ -203,7 +221,7 @@ def open_catalog(catalog: Path, lake: Path) -> duckdb.DuckDBPyConnection:
     try:
         recover_all(lake)
         ensure_catalog(catalog, lake)
-    except OSError:  # a read-only copy of a warehouse is still readable as it is
+    except (OSError, StorageError):  # a read-only copy of a warehouse is still readable as it is
         pass
     return connect(catalog)
 

@@ -41,6 +41,11 @@ class WarehousePaths:
         return self.root / "plots"
 
     @property
+    def reports(self) -> Path:
+        """`scaling report`'s default folder: ``<study>.html``, ``<study>.md``, ``plots/<study>/``, ``index.html``."""
+        return self.root / "reports"
+
+    @property
     def downloads(self) -> Path:
         return self.root / "cache" / "downloads"
 

@@ -45,12 +45,14 @@ from typing import Any, Iterator
 import polars as pl
 
 from warehouse import objectstore
+from warehouse.config import WarehousePaths
 from warehouse.inputs import RECORDS
 from warehouse.lake import (
     _storage_error,
     atomic_sink_parquet,
     atomic_write_json,
     atomic_write_parquet,
+    inside_folder,
     inside_lake,
     partition_dir,
     read_manifest,
@@ -129,7 +131,7 @@ def _finish(lake: Path, study: str, record: dict[str, Any]) -> None:
 
 def recover(lake: Path, study: str) -> bool:
     """Finish a switch a killed run left half done. Returns whether there was one."""
-    if not (state_dir(lake, study) / "commit.json").exists():
+    if "switch" not in committed(lake, study):  # nothing to finish: no lock taken (the lake may be read-only)
         return False
     with study_lock(lake, study):
         record = committed(lake, study)
@@ -338,8 +340,8 @@ def lake_studies(lake: Path) -> dict[str, str | None]:
 
 
 def remove_study(lake: Path, study: str) -> list[str]:
-    """Remove a study's partition from every table (one switch, like an ingest) and then its state;
-    returns the tables it had rows in."""
+    """Remove a study's partition from every table (one switch, like an ingest), then its state, its
+    plots and its report files (the warehouse's ``reports`` folder); returns the tables it had rows in."""
     recover(lake, study)
     files = [f for f in lake.glob(f"*/study={study}/**/data.parquet") if f.relative_to(lake).parts[0] != STATE]
     tables = sorted({f.relative_to(lake).parts[0] for f in files})
@@ -353,4 +355,10 @@ def remove_study(lake: Path, study: str) -> list[str]:
         shutil.rmtree(lake / t / f"study={study}", ignore_errors=True)
     shutil.rmtree(state_dir(lake, study), ignore_errors=True)
     shutil.rmtree(lake / RECORDS / f"study={study}", ignore_errors=True)  # what its steps were computed from
+    paths = WarehousePaths(lake.parent)
+    for folder in (paths.plots, paths.reports / "plots"):
+        shutil.rmtree(inside_folder(folder, folder / study, "the warehouse's plots"), ignore_errors=True)
+    for suffix in (".html", ".md"):
+        inside_folder(paths.reports, paths.reports / f"{study}{suffix}", "the warehouse's reports").unlink(
+            missing_ok=True)
     return tables

@@ -23,16 +23,22 @@ from scaling.errors import StorageError
 from scaling.spec import check_name
 
 
+def inside_folder(folder: Path, path: Path, what: str) -> Path:
+    """`path` if it lies below `folder` once ``..`` and symlinks are resolved, else a `StorageError`
+    saying it would leave `what`."""
+    root, real = Path(os.path.realpath(folder)), Path(os.path.realpath(path))
+    if real == root or not real.is_relative_to(root):
+        raise StorageError(f"refusing to write outside {what}: {path} is not inside {folder}")
+    return path
+
+
 def inside_lake(lake: Path, path: Path) -> Path:
     """`path` if it stays inside `lake` once ``..`` and symlinks are resolved, else `StorageError`.
 
     Every partition path goes through here (via `partition_dir`), so no name can make a writer
     touch a file outside the lake.
     """
-    root = Path(os.path.realpath(lake))
-    if not Path(os.path.realpath(path)).is_relative_to(root):
-        raise StorageError(f"refusing to write outside the lake: {path} is not inside {lake}")
-    return path
+    return inside_folder(lake, path, "the lake")
 
 
 def partition_dir(lake: Path, table: str, study: str, source: str | None = None) -> Path:
@@ -57,6 +63,14 @@ def _storage_error(exc: OSError, target: Path) -> StorageError:
             13: "; the warehouse folder is not writable by this user",  # EACCES
             122: "; the disk quota is exceeded"}.get(code or 0, "")  # EDQUOT
     return StorageError(f"cannot write {target}: {what}{hint}")
+
+
+def _storage_error_text(message: str, target: Path) -> StorageError:
+    """A failed write reported only as text (DuckDB's "IO Error: ... Read-only file system") as one line."""
+    for code in (28, 30, 13, 122):
+        if os.strerror(code) in message:
+            return _storage_error(OSError(code, os.strerror(code)), target)
+    return StorageError(f"cannot write {target}: {message.strip().splitlines()[0] if message.strip() else 'failed'}")
 
 
 def _atomic(target: Path, write) -> Path:

@@ -44,7 +44,7 @@ from typing import Any, Callable
 from fsspec.asyn import sync
 
 from scaling.errors import StorageError
-from warehouse.lake import atomic_write_json, inside_lake, read_manifest, remove_partition
+from warehouse.lake import atomic_write_json, inside_folder, inside_lake, read_manifest, remove_partition
 
 ORIGIN = "origin.json"  # in the working copy's root: the store it mirrors
 POINTER = "head.json"
@@ -532,17 +532,19 @@ def mirror(store: Store, lake: Path, study: str, ptr: dict | None) -> None:
         if folder.name not in ingests and folder.name == ptr["commit"].get("ingest"):
             shutil.rmtree(folder, ignore_errors=True)
 
+    # plot and step names come from the pointer: each file they name must stay in the study's folder of them
     records = lake / RECORDS / f"study={study}"
     for step, record in ptr["inputs"].items():
-        if read_manifest(records / f"{step}.json") != record:
-            atomic_write_json(record, records / f"{step}.json")
+        f = inside_folder(records, records / f"{step}.json", f"the input records of study {study!r}")
+        if read_manifest(f) != record:
+            atomic_write_json(record, f)
     for f in (records.glob("*.json") if records.is_dir() else []):
         if f.stem not in ptr["inputs"]:
             f.unlink(missing_ok=True)
 
     plots = lake.parent / "plots" / study
     for name, entry in ptr["plots"].items():
-        f = plots / name
+        f = inside_folder(plots, plots / name, f"the plots of study {study!r}")
         known = synced["plots"].get(name)
         if known and known["key"] == entry["key"] and f.is_file():
             continue
@@ -555,7 +557,7 @@ def mirror(store: Store, lake: Path, study: str, ptr: dict | None) -> None:
     for name, known in list(synced["plots"].items()):
         if name in ptr["plots"]:
             continue
-        f = plots / name
+        f = inside_folder(plots, plots / name, f"the plots of study {study!r}")
         if f.is_file() and (known["size"], known["mtime_ns"]) == (f.stat().st_size, f.stat().st_mtime_ns):
             f.unlink()
         synced["plots"].pop(name)

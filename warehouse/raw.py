@@ -2,6 +2,10 @@
 
 Each source of a study lands as one Parquet file ``lake/raw/study=<s>/source=<name>/data.parquet``
 holding every original column plus ``_source``, ``_file``, ``_row`` and ``_ingested_at``.
+The folder keys ``study`` and ``source`` are the partition's: a source's own column named ``study`` or
+``source`` (or either followed by underscores) lands with one more underscore (``study`` -> ``study_``,
+``study_`` -> ``study__``), so a Hive reader sees each key once and no name is lost; `read_raw` gives
+the columns back under their original names, which is what a source's mapping refers to.
 A manifest in the study's commit record (`warehouse.ingest`) holds the files' sha256 and the
 source's spec; when neither changed, landing is a no-op. A new version is staged into the study's
 pending ingest and switched into place with the normalized tables (see `warehouse.ingest`).
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +36,22 @@ from scaling.sources.locate import ResolvedFile, resolve_location
 from scaling.spec import SourceSpec, StudySpec
 from warehouse.ingest import Staged, committed, raw_file
 from warehouse.lake import _atomic, atomic_sink_parquet, atomic_write_parquet, partition_dir
+
+
+# the raw table's folder keys (``study=<s>/source=<name>``): no column of a landed file has these names
+PARTITION_KEYS = ("study", "source")
+_KEY_NAMED = re.compile(r"(?:study|source)_*")
+
+
+def landed_names(columns) -> dict[str, str]:
+    """How a source's columns are renamed in its raw file: a key name (or a key name followed by
+    underscores) gains one underscore, so no column repeats a folder key and the renaming reverses."""
+    return {c: c + "_" for c in columns if _KEY_NAMED.fullmatch(c)}
+
+
+def original_names(columns) -> dict[str, str]:
+    """The inverse of `landed_names`, for the columns of a raw file."""
+    return {c: c[:-1] for c in columns if _KEY_NAMED.fullmatch(c) and c.endswith("_")}
 
 
 @dataclass
@@ -75,6 +96,18 @@ def resolve_source(study: StudySpec, src: SourceSpec, downloads: Path) -> dict[s
         except ScalingError as exc:
             raise exc.at(study=study.name, source=src.name) from None
     return out
+
+
+def resolve_metadata(study: StudySpec, src: SourceSpec, downloads: Path) -> list[ResolvedFile]:
+    """The files of a source's metadata table, resolved as normalization reads them (the study's allowed
+    roots, the source's download bounds); none when the source has no metadata table."""
+    if not src.metadata:
+        return []
+    try:
+        return resolve_location(src.metadata, base_dir=study.base_dir, cache_dir=downloads, roots=study.allowed_roots,
+                                http=http_options(src.options.get("http")))
+    except ScalingError as exc:
+        raise exc.at(study=study.name, source=src.name) from None
 
 
 def _read_all(study: StudySpec, src: SourceSpec, files: dict[str, list[ResolvedFile]]) -> pl.DataFrame:
@@ -127,6 +160,7 @@ def _sink_raw(study: StudySpec, src: SourceSpec, landed: pl.LazyFrame, target: P
             plan = parse_source(landed, src, study).typed
         except ScalingError:  # a mapping problem: normalization reports it, with the raw rows landed
             plan = None
+    landed = landed.rename(landed_names(landed.collect_schema().names()))  # the plan reads the original names
     if plan is None:
         atomic_sink_parquet(landed, target)
         return
@@ -184,6 +218,7 @@ def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, 
         if frame.height == 0:
             raise SourceError("the source has no rows", study=study.name, source=src.name)
         frame = frame.with_columns(**stamp)
+        frame = frame.rename(landed_names(frame.columns))
         atomic_write_parquet(frame, target)
         rows, columns = frame.height, frame.columns
     manifest.update(rows=rows, columns=columns)
@@ -191,9 +226,11 @@ def land_source(study: StudySpec, src: SourceSpec, lake: Path, downloads: Path, 
 
 
 def read_raw(lake: Path, study: str, source: str, *, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
-    """A source's landed rows (those of the study's pending ingest, if one is running); lazy, so that a
-    reader can pick the columns it needs."""
+    """A source's landed rows (those of the study's pending ingest, if one is running), under their
+    original column names (`original_names`); lazy, so that a reader can pick the columns it needs."""
     f = raw_file(lake, study, source)
     if not f.exists():
         raise SourceError("no raw data landed yet; materialize raw_sources first", study=study, source=source)
-    return pl.scan_parquet(f) if lazy else pl.read_parquet(f)
+    scan = pl.scan_parquet(f)
+    scan = scan.rename(original_names(scan.collect_schema().names()))
+    return scan if lazy else scan.collect()

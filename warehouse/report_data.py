@@ -94,4 +94,4 @@ def read_study_report(paths: WarehousePaths, study: str, description: str = "") 
 
 
 def report_dir(paths: WarehousePaths) -> Path:
-    return paths.root / "reports"
+    return paths.reports

@@ -17,6 +17,7 @@ from scaling.normalize.mapping import QUARANTINE_SCHEMA
 from scaling.normalize.points import normalize_source
 from scaling.normalize.runs import build_runs
 from scaling.sources import read_file
+from scaling.sources.fetch import http_options
 from scaling.sources.locate import resolve_location
 from scaling.spec import SourceSpec, StudySpec
 
@@ -40,7 +41,7 @@ def _table_metadata(study: StudySpec, src: SourceSpec, downloads: Path) -> dict[
     out: dict[str, dict] = {}
     try:
         for f in resolve_location(src.metadata, base_dir=study.base_dir, cache_dir=downloads,
-                                  roots=study.allowed_roots):
+                                  roots=study.allowed_roots, http=http_options(src.options.get("http"))):
             table = read_file(f.path, "csv", label=f.label).drop("_file", "_row")
             out.update(metadata_from_table(table, file=f.label, source=src.name, columns=src.metadata_columns))
     except ScalingError as exc:

@@ -20,7 +20,6 @@ the bad line or the exact line numbers. `iter_csv_batches` streams a file of any
 
 from __future__ import annotations
 
-import codecs
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -33,7 +32,7 @@ import polars as pl
 
 from scaling.errors import SourceError, SpecError
 from scaling.sources.csv_lines import LineMap, read_header, scan_lines
-from scaling.sources.options import check_options
+from scaling.sources.options import check_options, encoding_option
 from scaling.sources.result import RESERVED, ReadResult
 
 OPTIONS = {"delimiter": str, "comment": str, "encoding": str}
@@ -158,15 +157,7 @@ def locate_scan_failure(files: list[tuple[Path, str]], options: Mapping[str, Any
 
 def _encoding(options: Mapping[str, Any] | None) -> str | None:
     """The file's encoding when it is not UTF-8 (None for UTF-8, the native encoding)."""
-    name = check_options("csv", options, OPTIONS).get("encoding")
-    if name is None:
-        return None
-    try:
-        canonical = codecs.lookup(name).name
-    except LookupError:
-        raise SpecError(f"option 'encoding' for format 'csv': unknown encoding {name!r} "
-                        "(a Python codec name such as 'utf-8', 'latin-1', 'cp1252')", field="encoding") from None
-    return None if canonical in ("utf-8", "utf-8-sig") else canonical
+    return encoding_option("csv", check_options("csv", options, OPTIONS).get("encoding"))
 
 
 def _utf8_options(options: Mapping[str, Any] | None) -> dict:

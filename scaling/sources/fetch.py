@@ -9,7 +9,9 @@ Every download is bounded (`FetchOptions`, set per source under ``[sources.optio
 
 - ``timeout`` (default 30 s): the longest wait for a connection or for the next bytes;
 - ``deadline`` (default 600 s): the whole download, retries and waits included, so a server
-  that sends one byte every few seconds cannot hold a run forever;
+  that sends one byte every few seconds (of its body or of its headers) cannot hold a run forever;
+  each attempt runs under a cancel scope that ends at the deadline (httpx's own timeouts bound
+  single reads only);
 - ``max_bytes`` (default 2 GiB): a larger body (announced or received, after decompression)
   is refused;
 - ``retries`` (default 3) and ``backoff`` (default 0.5 s): a transient failure (HTTP 429 or
@@ -19,18 +21,22 @@ Every download is bounded (`FetchOptions`, set per source under ``[sources.optio
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import re
+import ssl
 import tempfile
 import time
 import urllib.parse
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 
 from scaling.errors import SourceError, SpecError
@@ -125,24 +131,19 @@ def fetch_url(url: str, *, cache_dir: Path, timeout: float | None = None,
 
 
 def _attempt(url: str, headers: dict, target: Path, options: FetchOptions, start: float):
-    """One GET: None on 304, else (sha256, size, headers) with the body renamed onto `target`."""
+    """One GET: None on 304, else (sha256, size, headers) with the body renamed onto `target`.
+
+    The attempt runs as a coroutine under one cancel scope that ends at the deadline, so the deadline
+    bounds all of it (connecting, the response headers, the body), not only each read: httpx's own
+    timeouts bound single reads, and a server sending its headers one byte at a time passes every one."""
     left = options.deadline - (time.monotonic() - start)
     wait = max(0.001, min(options.timeout, left))
+    got = {"headers": False, "bytes": 0}
     try:
-        with httpx.Client(timeout=httpx.Timeout(wait), follow_redirects=True, max_redirects=10) as client:
-            with client.stream("GET", url, headers=headers) as response:
-                status = response.status_code
-                if status == 304 and target.is_file():
-                    return None
-                if status == 429 or status >= 500:
-                    raise _Transient(f"HTTP {status} {response.reason_phrase}")
-                if status >= 400 or status == 304:
-                    raise SourceError(f"HTTP {status} {response.reason_phrase}", file=url)
-                announced = response.headers.get("Content-Length")
-                if announced and announced.isdigit() and int(announced) > options.max_bytes:
-                    raise SourceError(_too_big(int(announced), options, "announces"), file=url)
-                digest, size = _download(response, target, url, options, start)
-                return digest, size, response.headers
+        return _run_async(_attempt_async, url, headers, target, options, wait, start + options.deadline, got)
+    except TimeoutError:  # the cancel scope's deadline, whatever the attempt was waiting for
+        where = f"{got['bytes']} bytes received" if got["headers"] else "waiting for the response headers"
+        raise SourceError(f"{_past_deadline(options)} ({where})", file=url) from None
     except httpx.TimeoutException:
         if options.deadline - (time.monotonic() - start) <= 0.01:
             raise SourceError(_past_deadline(options), file=url) from None
@@ -157,8 +158,52 @@ def _attempt(url: str, headers: dict, target: Path, options: FetchOptions, start
         raise SourceError(f"bad HTTP response: {_reason(exc)}", file=url) from None
 
 
-def _download(response: httpx.Response, target: Path, url: str, options: FetchOptions,
-              start: float) -> tuple[str, int]:
+def _run_async(fn, *args):
+    """Run the coroutine function `fn(*args)` to the end from synchronous code (in a thread of its own
+    when this thread already runs an event loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(fn, *args)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, fn, *args).result()
+
+
+_SSL: list[ssl.SSLContext] = []
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context (certifi's store, or SSL_CERT_FILE / SSL_CERT_DIR), loaded once per process:
+    loading it takes ~0.1 s, which each attempt would otherwise spend."""
+    if not _SSL:
+        _SSL.append(httpx.create_ssl_context())
+    return _SSL[0]
+
+
+async def _attempt_async(url: str, headers: dict, target: Path, options: FetchOptions, wait: float, end: float,
+                         got: dict):
+    """The attempt, cancelled when the monotonic clock reaches `end` (raising `TimeoutError`)."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(wait), follow_redirects=True, max_redirects=10,
+                                 verify=_ssl_context()) as client:
+        with anyio.fail_after(max(0.001, end - time.monotonic())):
+            async with client.stream("GET", url, headers=headers) as response:
+                got["headers"] = True
+                status = response.status_code
+                if status == 304 and target.is_file():
+                    return None
+                if status == 429 or status >= 500:
+                    raise _Transient(f"HTTP {status} {response.reason_phrase}")
+                if status >= 400 or status == 304:
+                    raise SourceError(f"HTTP {status} {response.reason_phrase}", file=url)
+                announced = response.headers.get("Content-Length")
+                if announced and announced.isdigit() and int(announced) > options.max_bytes:
+                    raise SourceError(_too_big(int(announced), options, "announces"), file=url)
+                digest, size = await _download(response, target, url, options, got)
+                return digest, size, response.headers
+
+
+async def _download(response: httpx.Response, target: Path, url: str, options: FetchOptions,
+                    got: dict) -> tuple[str, int]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".part-")
@@ -168,12 +213,11 @@ def _download(response: httpx.Response, target: Path, url: str, options: FetchOp
     size = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            for chunk in response.iter_bytes():  # as received: a size argument would wait to fill it
+            async for chunk in response.aiter_bytes():  # as received: a size argument would wait to fill it
                 size += len(chunk)
+                got["bytes"] = size
                 if size > options.max_bytes:
                     raise SourceError(_too_big(size, options, "sent at least"), file=url)
-                if time.monotonic() - start > options.deadline:
-                    raise SourceError(f"{_past_deadline(options)} ({size} bytes received)", file=url)
                 out.write(chunk)
                 digest.update(chunk)
         expected = response.headers.get("Content-Length")
@@ -199,9 +243,18 @@ def _past_deadline(options: FetchOptions) -> str:
 
 
 def _reason(exc: Exception) -> str:
+    """What the system said (e.g. "Connection refused"), from the error or the errors behind it."""
     text = str(exc) or type(exc).__name__
     errno = re.search(r"\[Errno -?\d+\] (.*)", text)
-    return errno.group(1) if errno else text
+    if errno:
+        return errno.group(1)
+    seen, cause = set(), exc
+    while cause is not None and id(cause) not in seen:  # the async stack wraps the socket's OSError
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and isinstance(cause.errno, int):  # a name lookup's errno is negative
+            return os.strerror(cause.errno) if cause.errno > 0 else str(cause.strerror or cause)
+        cause = cause.__cause__ or cause.__context__
+    return text
 
 
 _DIGESTS: dict[tuple[str, int, int, int], tuple[str, int]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,3 +28,33 @@ def _names(types: type | tuple[type, ...]) -> str:
 
 
 _WORDS = {"str": "a string", "list": "a list", "int": "an integer", "bool": "true/false"}
+
+
+# what a reader says when a line is not UTF-8 (the default) and the file may be in another encoding
+ENCODING_HINT = "if the file is in another encoding, set options.encoding (for example 'latin-1')"
+
+
+def encoding_option(fmt: str, name: str | None, *, by_lines: bool = False) -> str | None:
+    """The codec of a format's ``encoding`` option, or None for UTF-8 (every reader's native encoding).
+
+    `by_lines`: the reader splits the file's bytes at ``\\n`` before decoding, so the encoding must write
+    a newline as that one byte (latin-1, cp1252 and the like; not UTF-16)."""
+    if name is None:
+        return None
+    try:
+        canonical = codecs.lookup(name).name
+    except LookupError:
+        raise SpecError(f"option 'encoding' for format {fmt!r}: unknown encoding {name!r} "
+                        "(a Python codec name such as 'utf-8', 'latin-1', 'cp1252')", field="encoding") from None
+    if canonical in ("utf-8", "utf-8-sig"):
+        return None
+    if by_lines:
+        try:
+            newline = "\n".encode(canonical)
+        except LookupError:  # a codec that is not a text encoding (rot13, base64, ...)
+            newline = None
+        if newline != b"\n":
+            raise SpecError(f"option 'encoding' for format {fmt!r}: {name!r} does not write a newline as the one "
+                            "byte \\n, which this format splits lines at (one byte per newline: e.g. 'latin-1', "
+                            "'cp1252')", field="encoding")
+    return canonical

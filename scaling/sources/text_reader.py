@@ -5,7 +5,8 @@ A line is a row when a pattern matches somewhere in it (``re.search``; anchor wi
 to match from the start). Columns: every named group, in order of first appearance across
 the patterns (Utf8; null when the group did not take part), ``_pattern`` (Int64, the
 0-based index of the pattern that matched), then ``_file`` and ``_row`` (the line number).
-Lines matching no pattern are not rows; their count is `ReadResult.lines_skipped`.
+Lines matching no pattern are not rows; their count is `ReadResult.lines_skipped`. ``encoding``
+(default UTF-8): a Python codec name that writes a newline as one byte, such as ``latin-1``.
 
 For example, llm.c logs (``s:0 trl:10.96`` / ``s:0 tel:10.97``) read with
 ``patterns = ['^s:(?P<step>\\d+) trl:(?P<train_loss>\\S+)', '^s:(?P<step>\\d+) tel:(?P<val_loss>\\S+)']``.
@@ -21,10 +22,10 @@ from typing import Any
 import polars as pl
 
 from scaling.errors import SourceError, SpecError
-from scaling.sources.options import check_options
+from scaling.sources.options import ENCODING_HINT, check_options, encoding_option
 from scaling.sources.result import RESERVED, ReadResult, with_provenance
 
-OPTIONS = {"pattern": str, "patterns": list}
+OPTIONS = {"pattern": str, "patterns": list, "encoding": str}
 
 
 def compile_patterns(options: Mapping[str, Any] | None) -> list[re.Pattern]:
@@ -58,6 +59,7 @@ def compile_patterns(options: Mapping[str, Any] | None) -> list[re.Pattern]:
 
 def read(path: Path, options: Mapping[str, Any] | None = None, label: str | None = None) -> ReadResult:
     patterns = compile_patterns(options)
+    encoding = encoding_option("text", (options or {}).get("encoding"), by_lines=True) or "utf-8"
     label = label or Path(path).name
     names = list(dict.fromkeys(g for p in patterns for g in p.groupindex))
     columns: dict[str, list] = {name: [] for name in names}
@@ -66,9 +68,10 @@ def read(path: Path, options: Mapping[str, Any] | None = None, label: str | None
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf-8").rstrip("\r\n")
+                line = raw.decode(encoding).rstrip("\r\n")
             except UnicodeDecodeError as exc:
-                problem = f"not valid UTF-8 (byte {exc.start + 1} of the line)"
+                problem = (f"not valid UTF-8 (byte {exc.start + 1} of the line); {ENCODING_HINT}" if encoding == "utf-8"
+                           else f"not valid {encoding} (byte {exc.start + 1} of the line)")
                 raise SourceError(problem, file=label, line=number) from None
             for index, pattern in enumerate(patterns):
                 match = pattern.search(line)

@@ -17,7 +17,7 @@ BODY = b"loss\n" + b"".join(b"%d\n" % i for i in range(100))
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Serves by path: /drip (one byte per 0.5 s), /big (announces 10 MB), /bigchunked (no length),
+    """Serves by path: /drip (one byte per 0.5 s), /dripheaders (the same, in a header), /big (announces 10 MB), /bigchunked (no length),
     /flaky (503 twice, then 200), /down (always 503), /ok (with an ETag)."""
 
     hits: dict[str, int] = {}
@@ -52,6 +52,15 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"x")
             self.wfile.flush()
             time.sleep(0.5)
+
+    def _dripheaders(self):
+        """The status line, then one byte of a header every 0.5 s for 20 s, then a small body."""
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        for _ in range(40):
+            self.wfile.write(b"a")
+            self.wfile.flush()
+            time.sleep(0.5)
+        self.wfile.write(b"\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY))
 
     def _big(self):
         self.send_response(200)
@@ -129,6 +138,18 @@ def test_slow_drip_stops_at_the_deadline(server, tmp_path):
     # far longer; the upper bound leaves room for a loaded machine)
     assert 1.9 < took < 15
     assert err.value.where.file == f"{server}/drip"
+    assert no_partial_files(tmp_path)
+
+
+def test_slow_headers_stop_at_the_deadline(server, tmp_path):
+    """The deadline covers the whole attempt: a server trickling its response headers, each byte within the
+    per-read timeout, is stopped at the deadline too, not only one sending its body slowly."""
+    start = time.monotonic()
+    with pytest.raises(SourceError, match="not finished within the deadline of 2 s.*options.http.deadline") as err:
+        fetch(f"{server}/dripheaders", tmp_path, timeout=5, deadline=2, retries=0)
+    took = time.monotonic() - start
+    assert 1.9 < took < 15  # the headers would take 20 s
+    assert err.value.where.file == f"{server}/dripheaders"
     assert no_partial_files(tmp_path)
 
 

@@ -169,3 +169,36 @@ def test_a_commit_record_cannot_switch_files_outside_the_lake(tmp_path):
         with pytest.raises(StorageError, match="refusing to write outside the lake"):
             _apply(lake, switch)
     assert victim.read_bytes() == b"keep" and staged.read_bytes() == b"new"
+
+
+MIXTURE = """
+[[sources]]
+name = "mix"
+kind = "mixture_runs"
+[sources.mixture]
+weights = "w.csv"
+losses = "l.csv"
+extra_tests = [{{ split = {split}, weights = "w2.csv", losses = "l2.csv" }}]
+"""
+
+LONG_MIXTURE = """
+[[sources]]
+name = "mix"
+kind = "mixture_runs"
+[sources.mixture]
+layout = "long"
+losses = "long.csv"
+weight_columns = ["w_a", "w_b"]
+split = {split}
+"""
+
+
+@pytest.mark.parametrize("split", ['"../../x"', '"a/b"', '"nl\\n"', '""', "3"])
+def test_mixture_split_names_become_file_names_and_are_checked(tmp_path, split):
+    """A held-out split names a plot file (`mixing_<split>.png`): the same check as every other name."""
+    for text, field in ((MIXTURE, "mixture.extra_tests[0].split"), (LONG_MIXTURE, "mixture.split")):
+        with pytest.raises(SpecError, match="split name") as err:
+            load_study(study_file(tmp_path, text.format(split=split)))
+        assert err.value.where.field == field and err.value.where.source == "mix"
+    assert load_study(study_file(tmp_path, MIXTURE.format(split='"test_60m"'))).sources[0].mixture[
+        "extra_tests"][0]["split"] == "test_60m"

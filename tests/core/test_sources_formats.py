@@ -312,3 +312,31 @@ def test_format_registry(shared_data):
         read_file(shared_data / "chinchilla_epoch" / "svg_extracted_data.csv", "xlsx")
     with pytest.raises(SpecError, match="unknown option"):
         read_file(shared_data / "gemstone" / "benchmarks" / "light_eval_df.parquet", "parquet", options={"columns": []})
+
+
+# --- encodings ------------------------------------------------------------------------------
+
+
+def test_jsonl_and_text_logs_in_latin1_read_with_the_encoding_option(tmp_path):
+    """Like CSV, JSON lines and text logs take ``encoding``; without it a latin-1 byte is a located error."""
+    jsonl = tmp_path / "runs.jsonl"
+    jsonl.write_bytes('{"run": "caf\u00e9", "loss": 3.5}\n\n{"run": "na\u00efve", "loss": 3.25}\n'.encode("latin-1"))
+    with pytest.raises(SourceError, match=r"line 1: not valid UTF-8.*options\.encoding") as err:
+        read_file(jsonl, "jsonl")
+    assert err.value.where.file == "runs.jsonl"
+    frame = read_file(jsonl, "jsonl", options={"encoding": "latin-1"})
+    assert frame.select("run", "loss", "_row").rows() == [("caf\u00e9", 3.5, 1), ("na\u00efve", 3.25, 3)]
+
+    log = tmp_path / "train.log"
+    log.write_bytes("step 1 loss 3.5 \u00b5s\nnoise \u00e9\nstep 2 loss 3.25 \u00b5s\n".encode("latin-1"))
+    pattern = r"step (?P<step>\d+) loss (?P<loss>\S+) (?P<unit>\S+)"
+    with pytest.raises(SourceError, match=r"line 1: not valid UTF-8.*options\.encoding"):
+        read_file(log, "text", options={"pattern": pattern})
+    frame = read_file(log, "text", options={"pattern": pattern, "encoding": "latin-1"})
+    assert frame.select("step", "loss", "unit", "_row").rows() == [("1", "3.5", "\u00b5s", 1), ("2", "3.25", "\u00b5s", 3)]
+
+    for fmt, options in (("jsonl", {}), ("text", {"pattern": pattern})):
+        with pytest.raises(SpecError, match="unknown encoding 'klingon'"):
+            read_file(log, fmt, options={**options, "encoding": "klingon"})
+        with pytest.raises(SpecError, match="one byte per newline"):  # lines are split on the byte \n
+            read_file(log, fmt, options={**options, "encoding": "utf-16"})

@@ -18,13 +18,33 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from helpers import query
+from warehouse.catalog import open_catalog
+from warehouse.catalog import query as catalog_query
 from test_bad_input import GOOD, HEADER, write_log, write_study
 from warehouse.ingest import recover, state_dir
 
 KILLER = Path(__file__).with_name("kill_ingest.py")
-OLD = {"raw": 40, "runs": 2, "points": 40}   # logs a and b
-NEW = {"raw": 60, "runs": 3, "points": 60}   # logs a, b and c
+# logs a and b, two mixture runs; then log c (one bad row, set aside in the quarantine) and a third mixture run
+OLD = {"raw": 40 + 4, "runs": 2, "points": 40, "quarantine": 0, "mixture_points": 8}
+NEW = {"raw": 61 + 6, "runs": 3, "points": 60, "quarantine": 1, "mixture_points": 12}
+TABLES = tuple(OLD)
+MIXTURE = """
+[[sources]]
+name = "mix"
+kind = "mixture_runs"
+[sources.mixture]
+weights = "mix/weights.csv"
+losses = "mix/losses.csv"
+"""
+
+
+def write_mixtures(studies: Path, n: int) -> None:
+    """`n` mixture runs over two domains, with their losses on two validation domains."""
+    (studies / "mix").mkdir(exist_ok=True)
+    (studies / "mix" / "weights.csv").write_text("index,a,b\n" + "".join(f"{i},{0.2 + 0.2 * i},{0.8 - 0.2 * i}\n"
+                                                                        for i in range(n)))
+    (studies / "mix" / "losses.csv").write_text("index,a,b\n" + "".join(f"{i},{3.0 - 0.1 * i},{3.5 - 0.1 * i}\n"
+                                                                        for i in range(n)))
 
 
 def ingest(studies: Path, warehouse: Path, kill_at: int = 0) -> subprocess.CompletedProcess:
@@ -33,22 +53,26 @@ def ingest(studies: Path, warehouse: Path, kill_at: int = 0) -> subprocess.Compl
 
 
 def rows(lake: Path) -> dict[str, int]:
-    """Rows of each table's partition of the study, read straight from the lake's files."""
-    files = {"raw": lake / "raw" / "study=toy" / "source=logs" / "data.parquet",
-             "runs": lake / "runs" / "study=toy" / "data.parquet",
-             "points": lake / "points" / "study=toy" / "data.parquet"}
-    return {t: pl.scan_parquet(f).select(pl.len()).collect().item() if f.exists() else 0 for t, f in files.items()}
+    """Rows of each table's partition of the study (every source's, for `raw`), read straight from the lake's files."""
+    def count(files) -> int:
+        return sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in files)
+
+    return {t: count((lake / t / "study=toy").glob("**/data.parquet")) for t in TABLES}
 
 
 @pytest.mark.slow
 def test_a_kill_at_any_step_of_an_ingest_leaves_every_table_from_one_ingest(tmp_path):
-    studies = write_study(tmp_path)
+    studies = write_study(tmp_path, on_error="quarantine")
+    (studies / "toy.toml").write_text((studies / "toy.toml").read_text() + MIXTURE)
     write_log(studies, "a.csv", [HEADER, *GOOD])
     write_log(studies, "b.csv", [HEADER, *GOOD])
+    write_mixtures(studies, 2)
     template = tmp_path / "template"
-    assert ingest(studies, template).returncode == 0
+    first = ingest(studies, template)
+    assert first.returncode == 0, first.stderr[-2000:]
     assert rows(template / "lake") == OLD
-    write_log(studies, "c.csv", [HEADER, *GOOD])
+    write_log(studies, "c.csv", [HEADER, *GOOD, "21,21000,oops,0.001\n"])
+    write_mixtures(studies, 3)
 
     full = tmp_path / "full"
     shutil.copytree(template, full)
@@ -76,8 +100,13 @@ def test_a_kill_at_any_step_of_an_ingest_leaves_every_table_from_one_ingest(tmp_
         recover(lake, "toy")
         seen = rows(lake)
         assert seen in (OLD, NEW), f"kill before step {n}: tables disagree after recovery {seen}"
-        counts = query(w, "SELECT (SELECT count(*) FROM raw) AS raw, (SELECT count(*) FROM runs) AS runs, "
-                          "(SELECT count(*) FROM points) AS points").to_dicts()[0]
+        # as `scaling sql` reads it: the catalog brought up to date (a table may have gained its first rows)
+        con = open_catalog(w / "catalog.duckdb", lake)
+        try:
+            counts = catalog_query(con, "SELECT " + ", ".join(f"(SELECT count(*) FROM {t}) AS {t}"
+                                                               for t in TABLES)).to_dicts()[0]
+        finally:
+            con.close()
         assert counts == seen
         outcomes.append((n, "new" if seen == NEW else "old", switching))
     # kills before the commit record keep the previous ingest, kills after it complete the new one

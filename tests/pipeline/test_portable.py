@@ -107,3 +107,36 @@ def test_the_catalog_carries_column_meanings_and_lists_only_user_views(moved):
         for c in table.columns:
             assert cols[(table.name, c.name)] == c.doc
     assert cols[("runs", "flops_6nd")].startswith("6·N·D (Kaplan et al. 2020; Hoffmann et al. 2022)")
+
+
+def test_a_source_with_study_and_source_columns_reads_with_every_reader(tmp_path):
+    """A source's own `study`, `source` and `study_` columns land renamed beside the folder keys, losslessly:
+    each key-named column gains one underscore, so the raw folder reads as a Hive dataset with each key once."""
+    from test_bad_input import GOOD, write_log, write_study
+
+    studies = write_study(tmp_path)
+    header = "_step,tokens,train/loss,lr,study,source,study_\n"
+    write_log(studies, "a.csv", [header, *[g.rstrip("\n") + f",theirs,src{i % 2},x{i}\n" for i, g in enumerate(GOOD)]])
+    toml = studies / "toy.toml"
+    toml.write_text(toml.read_text().replace('run = "{file_stem}"', 'run = "{source}"'))  # the original column maps
+    warehouse = tmp_path / "warehouse"
+    run_study(studies, warehouse, "toy")
+
+    folder = warehouse / "lake" / "raw"
+    theirs = {"study_": ["theirs"] * 20, "source_": [f"src{i % 2}" for i in range(20)],
+              "study__": [f"x{i}" for i in range(20)]}
+    frame = pd.read_parquet(folder).sort_values("_row")
+    assert list(frame["study"].astype(str).unique()) == ["toy"] and list(frame["source"].astype(str).unique()) == ["logs"]
+    assert {k: list(frame[k]) for k in theirs} == theirs
+    table = pl.from_arrow(ds.dataset(folder, format="parquet", partitioning="hive").to_table()).sort("_row")
+    assert table["study"].unique().to_list() == ["toy"] and table["source"].unique().to_list() == ["logs"]
+    assert {k: table[k].to_list() for k in theirs} == theirs
+    lazy = pl.scan_parquet(folder / "**" / "*.parquet", hive_partitioning=True).sort("_row").collect()
+    assert lazy["study"].unique().to_list() == ["toy"] and {k: lazy[k].to_list() for k in theirs} == theirs
+    con = duckdb.connect(str(warehouse / "catalog.duckdb"), read_only=True, config={"file_search_path": str(warehouse)})
+    try:
+        assert con.execute("SELECT DISTINCT study, source, study_ FROM raw").fetchall() == [("toy", "logs", "theirs")]
+        # normalization read the original `source` column: one run per value
+        assert sorted(r[0] for r in con.execute("SELECT run FROM runs").fetchall()) == ["src0", "src1"]
+    finally:
+        con.close()

@@ -31,6 +31,7 @@ from test_bad_input import GOOD, HEADER, write_log, write_study
 from warehouse.catalog import query as catalog_query
 from warehouse.catalog import store_catalog
 from pipelines.distributed import LocalDaskCluster
+from scaling.errors import StorageError
 from warehouse.objectstore import Store, sweep
 
 KILLER = Path(__file__).with_name("kill_publish.py")
@@ -118,6 +119,35 @@ def test_two_commits_to_one_pointer_at_once_both_survive(s3):
     assert attempts == [None, "mixing"]  # the first PUT was refused, the second saw the other commit
     files = mine.read_pointer("s")[0]["files"]
     assert files == {"mixing_laws/study=s/data.parquet": {"key": "m"}, "law_fits/study=s/data.parquet": {"key": "f"}}
+
+
+@pytest.mark.parametrize("part, name", [("plots", "../../../escaped.png"), ("plots", "../other/x.png"),
+                                        ("inputs", "../../../escaped"), ("inputs", "../study=other/x")])
+def test_a_pointer_naming_paths_outside_the_study_writes_nothing_there(tmp_path, s3, part, name):
+    """A damaged or hostile pointer cannot make a pull write a plot or an input record outside the study's
+    folder of them: the pull is a StorageError, and nothing appears elsewhere."""
+    from warehouse.lake import atomic_write_json
+    from warehouse.objectstore import ORIGIN, pull
+
+    url = f"s3://{BUCKET}/hostile-{part}-{len(name)}"
+    store = Store(url)
+    (tmp_path / "upload").mkdir()
+    (tmp_path / "upload" / "x.png").write_bytes(b"png")
+    store.upload(tmp_path / "upload" / "x.png", "plots/toy/x.abc.png")
+    entry = {"key": "plots/toy/x.abc.png", "size": 3, "mtime_ns": 10**18}
+    value = entry if part == "plots" else {"hash": "h", "tables": {}}
+    store.update("toy", lambda ptr: {**ptr, part: {"ok.png" if part == "plots" else "fits": value}})
+    root = tmp_path / "copy"
+    atomic_write_json({"url": url}, root / ORIGIN)
+    assert pull(root / "lake", "toy")
+    assert (root / "plots" / "toy" / "ok.png").read_bytes() == b"png" if part == "plots" else \
+        (root / "lake" / "_inputs" / "study=toy" / "fits.json").exists()
+    before = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+
+    store.update("toy", lambda ptr: {**ptr, part: {**ptr[part], name: value}})
+    with pytest.raises(StorageError, match="refusing to write outside"):
+        pull(root / "lake", "toy")
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == before
 
 
 @pytest.fixture(scope="module")

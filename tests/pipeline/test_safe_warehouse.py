@@ -167,3 +167,112 @@ def test_readme_public_command_passes_the_data_root():
 
 def test_storage_errors_are_scaling_errors():
     assert issubclass(StorageError, ScalingError)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """`read_only(folder)` makes `folder` read-only for this process: a read-only bind mount as root (who
+    writes through file modes), else the write bits removed; skips where neither is possible."""
+    mounted, chmodded = [], []
+
+    def make(folder: Path) -> None:
+        if os.geteuid() != 0:
+            for p in [folder, *folder.rglob("*")]:
+                if not p.is_symlink():
+                    p.chmod(p.stat().st_mode & ~0o222)
+                    chmodded.append(p)
+            return
+        done = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot make a read-only folder here (bind mount refused: {done.stderr.strip()})")
+        mounted.append(folder)
+        done = subprocess.run(["mount", "-o", "remount,ro,bind", str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot make a read-only folder here (read-only remount refused: {done.stderr.strip()})")
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    for p in chmodded:
+        p.chmod(p.stat().st_mode | 0o200)
+
+
+def warehouse_files(warehouse: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(warehouse.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_scaling_run_on_a_read_only_warehouse_is_one_line_and_changes_nothing(tmp_path, read_only):
+    studies = write_study(tmp_path)
+    write_log(studies, "a.csv", [HEADER, *GOOD])
+    warehouse = tmp_path / "warehouse"
+    args = ["--studies", str(studies), "--warehouse", str(warehouse), "run"]
+    first = scaling_cli(tmp_path, *args, "--no-summary")
+    assert first.returncode == 0, first.stdout + first.stderr
+    # the catalog is older than the lake (as in a copy taken while a run was switching tables): the
+    # run rebuilds it, and the study has a new log to ingest
+    state = warehouse / ".catalog.duckdb.state"
+    state.write_text('{"state": "older"}')
+    write_log(studies, "b.csv", [HEADER, *GOOD])
+    before = warehouse_files(warehouse)
+    read_only(warehouse)
+    proc = scaling_cli(tmp_path, *args)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "Traceback" not in out, out
+    catalog = [line for line in proc.stderr.splitlines() if "cannot write" in line and "/warehouse/catalog" in line]
+    assert len(catalog) == 1 and catalog[0].endswith("the warehouse is on a read-only file system"), out
+    assert "failed: updating the catalog" in proc.stderr and "1 of 1 studies failed: toy" in proc.stderr
+    assert "Summary (1 studies" in proc.stdout  # from the catalog as it was
+    # the read-only warehouse still answers SQL
+    asked = scaling_cli(tmp_path, "--warehouse", str(warehouse), "sql", "--csv", "SELECT count(*) AS n FROM points")
+    assert asked.returncode == 0 and asked.stdout.split() == ["n", "20"], asked.stdout + asked.stderr
+    assert warehouse_files(warehouse) == before
+
+
+@pytest.mark.slow
+def test_a_metadata_table_under_a_data_root_keeps_the_study_up_to_date(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("".join([HEADER, *GOOD]))
+    (data / "meta.csv").write_text("run,params\na,2000000\n")
+    studies = write_study(tmp_path, location=f"{data}/a.csv")
+    toml = studies / "toy.toml"
+    toml.write_text(toml.read_text().replace("[sources.columns]", f'metadata = "{data}/meta.csv"\n'
+                                             '[sources.metadata_columns]\nrun = "run"\nparams = "params"\n'
+                                             "[sources.columns]"))
+    args = ["--studies", str(studies), "--warehouse", str(tmp_path / "warehouse"), "--data-root", str(data), "run",
+            "--no-summary"]
+    first = scaling_cli(tmp_path, *args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "running toy" in first.stdout
+    assert query(tmp_path / "warehouse", "SELECT DISTINCT params FROM runs")["params"].to_list() == [2000000]
+    again = scaling_cli(tmp_path, *args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "toy: up to date" in again.stdout and "running toy" not in again.stdout, again.stdout
+
+
+def test_a_catalog_rebuild_on_a_full_disk_is_a_storage_error_and_keeps_the_catalog(tiny_mount):
+    """DuckDB reports a failed write as its own IOException: the catalog rebuild says it in one line too."""
+    import polars as pl
+
+    from warehouse.catalog import build_catalog
+    from warehouse.lake import write_table
+    from warehouse.tables import RUNS
+
+    warehouse = tiny_mount / "warehouse"
+    lake, catalog = warehouse / "lake", warehouse / "catalog.duckdb"
+    write_table(lake, "runs", "toy", RUNS.conform(pl.DataFrame({"study": ["toy"], "run": ["a"]})))
+    build_catalog(catalog, lake)
+    before = catalog.read_bytes()
+    with open(tiny_mount / "filler", "wb", buffering=0) as out:  # take every free byte of the file system
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError:
+            pass
+    with pytest.raises(StorageError) as err:
+        build_catalog(catalog, lake)
+    assert str(err.value).startswith(f"cannot write {catalog}: No space left on device"), err.value
+    assert "\n" not in str(err.value) and catalog.read_bytes() == before
+    assert [p.name for p in warehouse.iterdir() if p.name.endswith(".tmp")] == []

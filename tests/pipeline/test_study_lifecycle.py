@@ -32,16 +32,20 @@ def test_scaling_run_reports_bad_study_files_runs_the_others_and_removes_gone_st
     studies = tmp_path / "studies"
     write(studies, "good.toml", "good")
     write(studies, "old.toml", "old")
-    first = scaling(tmp_path, "run", "--no-summary")
+    first = scaling(tmp_path, "run")  # with its summary and reports
     assert first.returncode == 0, first.stderr
-    lake = tmp_path / "warehouse" / "lake"
+    warehouse = tmp_path / "warehouse"
+    lake = warehouse / "lake"
     assert (lake / "law_fits" / "study=old").is_dir()
+    old_files = [warehouse / "plots" / "old", warehouse / "reports" / "old.html", warehouse / "reports" / "old.md",
+                 warehouse / "reports" / "plots" / "old"]
+    assert all(f.exists() for f in old_files)
 
     (studies / "old.toml").unlink()
     (studies / "broken.toml").write_text("[[sources]\nname = 'x'\n")
     write(studies, "twin_a.toml", "twin", study_keys='name = "twin"\n')
     write(studies, "twin_b.toml", "twin", study_keys='name = "twin"\n')
-    second = scaling(tmp_path, "run", "--force", "--no-summary")  # --force: run "good" again, though unchanged
+    second = scaling(tmp_path, "run", "--force")  # --force: run "good" again, though unchanged
     assert second.returncode == 1
     errors = second.stderr.splitlines()
     assert any("broken.toml" in line and "invalid TOML" in line for line in errors), second.stderr
@@ -52,6 +56,11 @@ def test_scaling_run_reports_bad_study_files_runs_the_others_and_removes_gone_st
     for table in ("raw", "runs", "points", "law_fits", "backtests", "law_draws", "forecasts"):
         assert query(tmp_path / "warehouse", f"SELECT count(*) AS n FROM {table} WHERE study = 'old'")["n"][0] == 0
     assert [p for p in lake.rglob("study=old")] == []
+    # nor its plots or reports; the other studies' are kept
+    assert [f for f in old_files if f.exists()] == []
+    assert (warehouse / "plots" / "good").is_dir() and (warehouse / "reports" / "good.html").is_file()
+    index = (warehouse / "reports" / "index.html").read_text()
+    assert "good.html" in index and "old.html" not in index
     assert query(tmp_path / "warehouse", "SELECT count(*) AS n FROM runs WHERE study = 'good'")["n"][0] == 12
     with DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         assert instance.get_dynamic_partitions("study") == ["good"]
