@@ -21,6 +21,7 @@ above ``run`` reaches ``run_studies(quick=...)``.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -213,7 +214,9 @@ def sql(query: str, fmt: str, as_csv: bool, max_rows: int) -> None:
         if rel is None:
             return
         if fmt == "table":
-            width = click.get_terminal_size()[0] if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 0) or 0)
+            # a terminal's width (COLUMNS first, as shutil reads it); piped, COLUMNS or no limit
+            width = shutil.get_terminal_size().columns if sys.stdout.isatty() else \
+                int(os.environ.get("COLUMNS", 0) or 0)
             rel.show(max_rows=max_rows, max_width=max(width, 40) if width else 10_000)
             return
         frame = rel.pl()

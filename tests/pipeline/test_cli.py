@@ -155,6 +155,48 @@ def test_sql_table_width_follows_the_terminal(toy):
     assert 80 < max(map(len, wide)) <= 200
 
 
+def _in_a_terminal(env, args, columns: int, rows: int = 40) -> tuple[int, str]:
+    """Run `scaling ARGS` with its stdin, stdout and stderr on a pseudo-terminal of the given size."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], env=env, stdin=slave, stdout=slave,
+                            stderr=slave, start_new_session=True)
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the terminal's other end closed: the command has exited
+                break
+            if not data:
+                break
+            chunks.append(data)
+        status = proc.wait(timeout=120)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return status, b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_sql_table_fits_an_interactive_terminal(toy):
+    tmp, _, env, _, _ = toy
+    env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}  # the width comes from the terminal
+    status, out = _in_a_terminal(env, ["sql", "SELECT * FROM law_fits", "--warehouse", str(tmp / "wh")],
+                                 columns=120)
+    assert status == 0 and "Traceback" not in out, out
+    lines = out.splitlines()
+    assert any("chinchilla" in line for line in lines), out
+    assert 80 < max(map(len, lines)) <= 120, out
+
+
 def test_report_rewrites_the_named_study_and_refuses_without_a_catalog(toy):
     tmp, studies, env, _, _ = toy
     out = scaling(env, "report", "toy", "--warehouse", str(tmp / "wh"), "--studies", str(studies),
