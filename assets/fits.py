@@ -134,7 +134,7 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
         **failed, **plots})
     yield MaterializeResult(asset_key="backtests", metadata={
         "dagster/row_count": backtests.height,
-        "preview": preview(backtests.select("law", "target", "run", "actual", "predicted", "ci_low", "ci_high",
+        "preview": preview(backtests.select("group_name", "law", "target", "run", "actual", "predicted", "ci_low", "ci_high",
                                             "rel_error", "covered"), 30)})
     yield MaterializeResult(asset_key="law_draws", metadata={"dagster/row_count": draws.height})
     errors = held_out_errors(obs.backtest_rows) if obs is not None else {}

@@ -66,11 +66,13 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     plots = {f.name: image(f.path, f.caption) for f in study_figures(
         p.plots / spec.name, spec.name, points, runs, table, backtests, summary)}
     warehouse.publish_plots(spec.name)
+    # the group column names each row of a grouped study (`preview` drops it when every row has none)
     headline = table.filter(pl.col("recommended") & (pl.col("kind") == "compute_optimal")).select(
-        "law", "target", "flops", "params", "tokens", "tokens_per_param", "predicted", "ci_low", "ci_high",
-        "extrapolation")
+        "group_name", "law", "target", "flops", "params", "params_ci_low", "params_ci_high", "tokens",
+        "tokens_ci_low", "tokens_ci_high", "tokens_per_param", "predicted", "ci_low", "ci_high", "extrapolation")
     others = table.filter(pl.col("kind") != "compute_optimal").select(
-        "law", "target", "kind", "name", "params", "tokens", "predicted", "ci_low", "ci_high", "actual", "rel_error")
+        "group_name", "law", "target", "kind", "name", "params", "tokens", "predicted", "ci_low", "ci_high", "actual",
+        "rel_error")
     yield MaterializeResult(asset_key="forecasts", metadata={
         "dagster/row_count": table.height, "recommended_compute_optimal": preview(headline, 20),
         "targets_and_downstream": preview(others, 30), "plots": MetadataValue.path(str(p.plots / spec.name)),
