@@ -1,11 +1,14 @@
 """A grouped study through a real materialization: every table the UI shows names the group of
-each row, so the rows of two arms can be told apart."""
+each row, so the rows of two arms can be told apart, and every plot says its study and group and
+comes with its PNG's path and the study's report."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from dagster import MarkdownMetadataValue, PathMetadataValue, UrlMetadataValue
 
 from helpers import run_study
 from scaling.simulate.results_table import write_grouped_results_study
@@ -56,3 +59,22 @@ def test_headline_forecasts_show_the_intervals_of_n_and_d_after_the_labels(mater
     for r in rows:
         assert r["params_ci_low"] < r["params"] < r["params_ci_high"], json.dumps(r)
         assert r["tokens_ci_low"] < r["tokens"] < r["tokens_ci_high"], json.dumps(r)
+
+
+def test_every_plot_has_its_png_path_and_the_report_link(materialized):
+    warehouse, metadata = materialized
+    for asset in ("law_fits", "forecasts", "backtest_summary"):
+        meta = metadata[asset]
+        plots = sorted(k for k, v in meta.items() if k.startswith("plot_") and isinstance(v, MarkdownMetadataValue))
+        assert plots, (asset, sorted(meta))
+        for key in plots:
+            path = meta[f"{key}_png"]
+            assert isinstance(path, PathMetadataValue), (asset, key)
+            assert Path(path.path) == warehouse / "plots" / "arms" / f"{key.removeprefix('plot_')}.png"
+            assert Path(path.path).read_bytes()[:4] == b"\x89PNG"
+            group = key.split("__")[1]
+            caption = meta[key].md_str.split("\n")[0]
+            assert "study arms, " in caption and caption.endswith(f"group {group}"), caption
+        link = meta["report"]
+        assert isinstance(link, UrlMetadataValue)
+        assert link.url == (warehouse / "reports" / "arms.html").resolve().as_uri()
