@@ -204,3 +204,20 @@ def test_simulated_mixture_recovers_the_planted_optimum(example_warehouse):
     assert {d: round(v, 3) + 0.0 for d, v in planted.items()} == {"code": 0.390, "web": 0.317, "papers": 0.155,
                                                                   "books": 0.138, "wiki": 0.0}
     assert max(abs(mix[d] - planted[d]) for d in planted) < 0.01
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("study, splits", [("example_mixture", {"test"}), ("regmix", {"test", "test_60m"})])
+def test_a_mixing_plot_per_held_out_split(request, study, splits):
+    """`mixing_<split>.png` for every held-out split of the mixtures, and no other split's."""
+    if study == "regmix":
+        _, w = request.getfixturevalue("public_study")("regmix")
+    else:
+        _, w = request.getfixturevalue("example_warehouse")
+    held_out = query(w, "SELECT DISTINCT split FROM mixture_points WHERE study = ? AND split <> 'train'", [study])
+    assert set(held_out["split"]) == splits
+    folder = w / "plots" / study
+    drawn = {p.name for p in folder.glob("mixing_*.png") if not p.name.startswith("mixing_nested_")}
+    assert drawn == {f"mixing_{s}.png" for s in splits}
+    for name in drawn:
+        assert (folder / name).read_bytes()[:4] == b"\x89PNG" and (folder / name).stat().st_size > 20_000, name
