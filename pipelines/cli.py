@@ -2,6 +2,7 @@
 
     scaling run [--study NAME ...]      materialize every asset of every study (the main job)
     scaling report [STUDY ...]          write each study's HTML and Markdown report from the warehouse
+                                        (default: every study in it that has a study file)
     scaling sql "SELECT ... FROM runs"  query the DuckDB catalog (read-only)
     scaling studies                     list the studies: description, sources, last materialized
     scaling ui                          start the Dagster UI (`dg dev`) over the same instance and warehouse
@@ -166,20 +167,27 @@ def run(only: tuple[str, ...], no_report: bool, dask_workers: int | None, **opti
               help="write the reports here (default: <warehouse>/reports)")
 @location_options
 def report(study: tuple[str, ...], out: Path | None) -> None:
-    """Write a self-contained HTML report and a Markdown report per study (default: every study in
-    the warehouse): data, fitted laws with intervals and flags, backtests, forecasts, mixtures, plots.
+    """Write a self-contained HTML report and a Markdown report per study: data, fitted laws with
+    intervals and flags, backtests, forecasts, mixtures, plots. Without a STUDY, every study in the
+    warehouse that has a study file in the studies folder.
 
-    STUDY: a study name (repeatable; default: every study)."""
+    STUDY: a study name (repeatable; default: every study in the warehouse that has a study file)."""
     root = _configure()
-    names = _check_studies(study, "STUDY")
-    from pipelines.reports import write_reports
+    names = _check_studies(study, "STUDY") if study else None
+    from pipelines.reports import reportable_studies, write_reports
 
-    from warehouse.config import paths
+    from warehouse.config import paths, studies_dir
     from warehouse.objectstore import store_for
 
     # an object-store warehouse's catalog is built from the store when the reports are written
     if not paths().catalog.exists() and store_for(paths().lake) is None:
         raise click.ClickException(f"no catalog yet at {paths().catalog}; run `scaling run` first")
+    if names is None:
+        names, orphans = reportable_studies(root)
+        if not names:
+            raise click.ClickException(
+                f"no study in the warehouse has a study file in {studies_dir()}"
+                + (f" (in the warehouse: {', '.join(orphans)})" if orphans else " (the warehouse holds no study)"))
     for path in write_reports(root, names, out=out):
         click.echo(str(path))
 

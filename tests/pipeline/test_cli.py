@@ -209,6 +209,23 @@ def test_report_rewrites_the_named_study_and_refuses_without_a_catalog(toy):
     assert empty.returncode == 1 and "run `scaling run` first" in empty.stderr
 
 
+def test_report_without_a_study_writes_every_study_of_the_warehouse_that_has_a_study_file(toy):
+    tmp, studies, env, _, _ = toy
+    out = scaling(env, "report", "--warehouse", str(tmp / "wh"), "--studies", str(studies),
+                  "--out", str(tmp / "all"))
+    assert out.returncode == 0, out.stderr
+    # `other` has a study file but was never run; `toy` was
+    assert out.stdout.split() == [str(tmp / "all" / "toy.html"), str(tmp / "all" / "index.html")]
+    assert not (tmp / "all" / "other.html").exists()
+    # a warehouse whose studies have no study file in the studies folder: nothing to report, and why
+    only_other = tmp / "only_other"
+    only_other.mkdir()
+    (only_other / "other.toml").write_text((studies / "other.toml").read_text())
+    none = scaling(env, "report", "--warehouse", str(tmp / "wh"), "--studies", str(only_other),
+                   "--out", str(tmp / "none"))
+    assert none.returncode == 1 and "no study in the warehouse has a study file" in none.stderr, none.stderr
+    assert "toy" in none.stderr
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
