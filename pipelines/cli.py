@@ -275,7 +275,21 @@ def studies() -> None:
 def ui(port: int, host: str) -> None:
     """Start the Dagster UI (`dg dev`) over this warehouse and its Dagster instance."""
     _configure()
-    os.execvp("dg", ["dg", "dev", "-m", "pipelines.definitions", "--host", host, "--port", str(port)])
+    dg = _dg()
+    os.execv(dg, [dg, "dev", "-m", "pipelines.definitions", "--host", host, "--port", str(port)])
+
+
+def _dg() -> str:
+    """The `dg` command of this Python (beside its interpreter, as in a virtualenv that is not
+    activated), else the one on PATH."""
+    beside = Path(sys.executable).parent / "dg"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("dg")
+    if found is None:
+        raise click.ClickException(f"no `dg` next to {sys.executable} or on PATH; `scaling ui` runs `dg dev` "
+                                   "(pip install dagster-dg-cli)")
+    return found
 
 
 @cli.command()

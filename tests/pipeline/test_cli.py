@@ -226,6 +226,25 @@ def test_report_without_a_study_writes_every_study_of_the_warehouse_that_has_a_s
     assert none.returncode == 1 and "no study in the warehouse has a study file" in none.stderr, none.stderr
     assert "toy" in none.stderr
 
+def _without_python_on_path(env: dict) -> dict:
+    """`env` with no folder on PATH that holds a Python or its scripts (a virtualenv not activated)."""
+    keep = [d for d in env.get("PATH", "").split(os.pathsep)
+            if d and not (os.path.exists(os.path.join(d, "python")) or os.path.exists(os.path.join(d, "dg")))]
+    return {**env, "PATH": os.pathsep.join(keep or ["/usr/bin", "/bin"])}
+
+
+def test_ui_says_how_to_get_dg_when_it_is_missing(toy, tmp_path):
+    """A Python without `dg` beside it or on PATH: a clear error, not a traceback."""
+    tmp, studies, env, _, _ = toy
+    venv = tmp_path / "venv"  # sees the installed packages, but has no `dg` script of its own
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    out = subprocess.run([str(venv / "bin" / "python"), "-m", "pipelines.cli", "ui", "--warehouse", str(tmp / "wh"),
+                          "--studies", str(studies)], env=_without_python_on_path(env), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert f"no `dg` next to {venv / 'bin' / 'python'} or on PATH" in out.stderr, out.stderr
+    assert "pip install dagster-dg-cli" in out.stderr
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -234,10 +253,13 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_ui_serves_the_definitions_on_the_given_host_and_port(toy):
+    """Also from an interpreter whose scripts folder is not on PATH (a virtualenv not activated):
+    `dg` is found beside it."""
     tmp, studies, env, _, _ = toy
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "ui", "--host", "127.0.0.1", "--port", str(port),
-                             "--warehouse", str(tmp / "wh"), "--studies", str(studies)], env=env,
+                             "--warehouse", str(tmp / "wh"), "--studies", str(studies)],
+                            env=_without_python_on_path(env),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline, body = time.monotonic() + 120, None
