@@ -6,7 +6,7 @@ import polars as pl
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, AssetSpec,
                      MaterializeResult, MetadataValue, multi_asset)
 
-from assets.metadata import check_metadata, image, preview
+from assets.metadata import check_metadata, plot, preview, report_link
 from assets._shared import INGESTED, Warehouse, cluster_map, study_partitions
 from scaling.errors import ScalingError
 from scaling.plan.checks import fit_checks
@@ -119,23 +119,23 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
                             curve.with_columns(target=pl.lit(target)) if curve.height else FORECASTS.empty(),
                             backtests.filter(pl.col("group_name") == group))
         if f:
-            plots[f"plot_{name}"] = image(f, f"{first.fit.law.name} fitted to {target}, with its 95% band over the "
-                                             f"observed compute range: study {spec.name}, "
-                                             + (f"group {group}" if group else "all runs (no groups)"))
+            plots |= plot(name, f, f"{first.fit.law.name} fitted to {target}, with its 95% band over the observed "
+                                   f"compute range: study {spec.name}, "
+                                   + (f"group {group}" if group else "all runs (no groups)"))
     obs_meta = {}
     if obs is not None:
         name = figure_name("observational", obs_spec["target"])
         f = observational_figure(folder / f"{name}.png", obs, spec.name)
-        obs_meta[f"plot_{name}"] = image(f, f"Observational scaling law: capability vs compute per family and the "
-                                            f"sigmoid link to {obs_spec['target']}: study {spec.name}")
+        obs_meta = plot(name, f, f"Observational scaling law: capability vs compute per family and the sigmoid "
+                                 f"link to {obs_spec['target']}: study {spec.name}")
     warehouse.publish_plots(spec.name)
     failed = {"failed_fits": MetadataValue.md("\n".join(f"- {f.message}" for f in failures))} if failures else {}
     yield MaterializeResult(asset_key="law_fits", metadata={
         "dagster/row_count": law_fits.height, "fits": preview(summary, 40), "parameters": preview(table, 60),
-        **failed, **plots})
+        **failed, **report_link(p, spec.name), **plots})
     yield MaterializeResult(asset_key="backtests", metadata={
         "dagster/row_count": backtests.height,
-        "preview": preview(backtests.select("law", "target", "run", "actual", "predicted", "ci_low", "ci_high",
+        "preview": preview(backtests.select("group_name", "law", "target", "run", "actual", "predicted", "ci_low", "ci_high",
                                             "rel_error", "covered"), 30)})
     yield MaterializeResult(asset_key="law_draws", metadata={"dagster/row_count": draws.height})
     errors = held_out_errors(obs.backtest_rows) if obs is not None else {}

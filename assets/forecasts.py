@@ -3,7 +3,7 @@
 import polars as pl
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
-from assets.metadata import image, preview
+from assets.metadata import plot, preview, report_link
 from assets._shared import Warehouse, study_partitions
 from scaling.plan.crossovers import crossover_rows
 from scaling.plan.forecasts import downstream_filter, forecast_study
@@ -66,18 +66,20 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
         cross = staged.rows(CROSSOVERS, crossover_rows(spec.name, spec.raw.get("crossovers", {}), fits, points))
     warehouse.refresh_catalog()
 
-    plots = {f.name: image(f.path, f.caption) for f in study_figures(
-        p.plots / spec.name, spec.name, points, runs, table, backtests, summary)}
+    figures = study_figures(p.plots / spec.name, spec.name, points, runs, table, backtests, summary)
+    plots = {k: v for f in figures for k, v in plot(f.name, f.path, f.caption).items()}
     warehouse.publish_plots(spec.name)
+    # the group column names each row of a grouped study (`preview` drops it when every row has none)
     headline = table.filter(pl.col("recommended") & (pl.col("kind") == "compute_optimal")).select(
-        "law", "target", "flops", "params", "tokens", "tokens_per_param", "predicted", "ci_low", "ci_high",
-        "extrapolation")
+        "group_name", "law", "target", "flops", "params", "params_ci_low", "params_ci_high", "tokens",
+        "tokens_ci_low", "tokens_ci_high", "tokens_per_param", "predicted", "ci_low", "ci_high", "extrapolation")
     others = table.filter(pl.col("kind") != "compute_optimal").select(
-        "law", "target", "kind", "name", "params", "tokens", "predicted", "ci_low", "ci_high", "actual", "rel_error")
+        "group_name", "law", "target", "kind", "name", "params", "tokens", "predicted", "ci_low", "ci_high", "actual",
+        "rel_error")
     yield MaterializeResult(asset_key="forecasts", metadata={
         "dagster/row_count": table.height, "recommended_compute_optimal": preview(headline, 20),
         "targets_and_downstream": preview(others, 30), **failed, "plots": MetadataValue.path(str(p.plots / spec.name)),
-        **{f"plot_{k}": v for k, v in plots.items()}})
+        **report_link(p, spec.name), **plots})
     yield MaterializeResult(asset_key="crossovers", metadata={
         "dagster/row_count": cross.height,
         "crossovers": preview(cross.select("law", "target", "group_a", "group_b", "kind", "flops", "flops_ci_low",
@@ -85,4 +87,5 @@ def forecasts(context: AssetExecutionContext, warehouse: Warehouse):
     yield MaterializeResult(asset_key="backtest_summary", metadata={
         "dagster/row_count": summary.height, "ranking": preview(summary.select(
             "group_name", "law", "target", "n_heldout", "mean_abs_rel_error", "max_abs_rel_error", "coverage",
-            "rank", "verdict"), 30), **{f"plot_{k}": v for k, v in plots.items() if k.startswith("backtests")}})
+            "rank", "verdict"), 30), **report_link(p, spec.name),
+        **{k: v for k, v in plots.items() if k.startswith("plot_backtests")}})

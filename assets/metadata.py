@@ -6,7 +6,8 @@
   view as `dagster/table_name`, owners and tags; `with_catalog_metadata` applies it, with code
   references, to the loaded assets;
 - `check_metadata` gives a check's observed value and threshold as numbers (the check's plot);
-- `image` embeds a PNG plot.
+- `image` embeds a PNG plot; `plot` gives it with its path in the warehouse, `report_link` the
+  study's HTML report.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dagster import (AssetsDefinition, AssetSpec, BetaWarning, MetadataValue, Ta
                      map_asset_specs, with_source_code_references)
 
 from scaling.report import markdown_table  # noqa: F401  (re-exported: one Markdown table helper)
+from warehouse.config import WarehousePaths
+from warehouse.report_data import report_dir
 from warehouse.tables import TABLES
 
 # columns that say which row it is, then the value with its interval, then the rest
@@ -117,3 +120,16 @@ def image(path: Path, caption: str | None = None) -> MetadataValue:
     data = base64.b64encode(path.read_bytes()).decode()
     text = f"{caption}\n\n" if caption else ""
     return MetadataValue.md(f"{text}![{path.stem}](data:image/png;base64,{data})\n\n`{path.name}`")
+
+
+def plot(name: str, path: Path, caption: str) -> dict[str, MetadataValue]:
+    """A plot's entries: ``plot_<name>``, the PNG embedded with its caption (an image is over the UI's
+    inline limit for Markdown, so the UI folds it behind "[Show Markdown]"), and ``plot_<name>_png``,
+    the PNG's path in the warehouse, shown as it is."""
+    return {f"plot_{name}": image(path, caption), f"plot_{name}_png": MetadataValue.path(str(path))}
+
+
+def report_link(paths: WarehousePaths, study: str) -> dict[str, MetadataValue]:
+    """``report``: the study's HTML report (every table and plot on one page), as a file:// URL. `scaling
+    run` writes it after the run, `scaling report` rewrites it."""
+    return {"report": MetadataValue.url((report_dir(paths) / f"{study}.html").resolve().as_uri())}

@@ -3,7 +3,7 @@
 import polars as pl
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
-from assets.metadata import image, preview
+from assets.metadata import plot, preview, report_link
 from assets._shared import INGESTED, Warehouse, study_partitions
 from scaling.plan.mixing import mixing_study
 from scaling.plots import plot_mixture_heldout, plot_nested_mixing
@@ -63,17 +63,17 @@ def mixing(context: AssetExecutionContext, warehouse: Warehouse):
         f = plot_mixture_heldout(folder / f"mixing_{split}.png", actual={d: a for d, (a, _) in heldout.items()},
                                  predicted={d: b for d, (_, b) in heldout.items()},
                                  title=f"{spec.name}: held-out mixtures, split {split} ({result.best_law})")
-        meta[f"plot_mixing_{split}"] = image(f, f"{result.best_law} predicted vs actual loss per target domain on the "
-                                                f"held-out split {split!r}: study {spec.name}")
+        meta |= plot(f"mixing_{split}", f, f"{result.best_law} predicted vs actual loss per target domain on the "
+                                           f"held-out split {split!r}: study {spec.name}")
     for target, nested in result.nested.items():
         held = {split: by_target[target] for split, by_target in result.nested_heldout.items() if target in by_target}
         f = plot_nested_mixing(folder / f"mixing_nested_{target}.png", nested, heldout=held,
                                title=f"{spec.name}: nested mixing prediction, {target}")
-        meta[f"plot_mixing_nested_{target}"] = image(
-            f, f"step law per run -> size law per mixture -> {nested.law.name} at {nested.target_params:.3g} params "
-               f"and {nested.target_steps:.3g} steps, target {target}: study {spec.name}")
+        meta |= plot(f"mixing_nested_{target}", f,
+                     f"step law per run -> size law per mixture -> {nested.law.name} at {nested.target_params:.3g} "
+                     f"params and {nested.target_steps:.3g} steps, target {target}: study {spec.name}")
     warehouse.publish_plots(spec.name)
-    yield MaterializeResult(asset_key="mixing_laws", metadata=meta)
+    yield MaterializeResult(asset_key="mixing_laws", metadata={**meta, **report_link(p, spec.name)})
     yield MaterializeResult(asset_key="mixing_scores", metadata={
         "dagster/row_count": scores_t.height,
         "scores": preview(scores_t.select("split", "law", "target_domain", "n", "spearman", "kendall", "mae",

@@ -2,6 +2,7 @@
 
     scaling run [--study NAME ...]      materialize every asset of every study (the main job)
     scaling report [STUDY ...]          write each study's HTML and Markdown report from the warehouse
+                                        (default: every study in it that has a study file)
     scaling sql "SELECT ... FROM runs"  query the DuckDB catalog (read-only)
     scaling studies                     list the studies: description, sources, last materialized
     scaling ui                          start the Dagster UI (`dg dev`) over the same instance and warehouse
@@ -21,6 +22,7 @@ above ``run`` reaches ``run_studies(quick=...)``.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -170,22 +172,27 @@ def run(only: tuple[str, ...], no_report: bool, dask_workers: int | None, **opti
               help="write the reports here (default: <warehouse>/reports)")
 @location_options
 def report(study: tuple[str, ...], out: Path | None) -> None:
-    """Write a self-contained HTML report and a Markdown report per study (default: every study in
-    the warehouse): data, fitted laws with intervals and flags, backtests, forecasts, mixtures, plots.
+    """Write a self-contained HTML report and a Markdown report per study: data, fitted laws with
+    intervals and flags, backtests, forecasts, mixtures, plots. Without a STUDY, every study in the
+    warehouse that has a study file in the studies folder.
 
-    STUDY: a study name (repeatable; default: every study)."""
+    STUDY: a study name (repeatable; default: every study in the warehouse that has a study file)."""
     root = _configure()
-    names = _check_studies(study, "STUDY")
-    from pipelines.reports import write_reports
-
-    from warehouse.config import paths
+    names = _check_studies(study, "STUDY") if study else None
+    from pipelines.reports import reportable_studies, write_reports
+    from scaling.errors import ScalingError
+    from warehouse.config import paths, studies_dir
     from warehouse.objectstore import store_for
 
     # an object-store warehouse's catalog is built from the store when the reports are written
     if not paths().catalog.exists() and store_for(paths().lake) is None:
         raise click.ClickException(f"no catalog yet at {paths().catalog}; run `scaling run` first")
-    from scaling.errors import ScalingError
-
+    if names is None:
+        names, orphans = reportable_studies(root)
+        if not names:
+            raise click.ClickException(
+                f"no study in the warehouse has a study file in {studies_dir()}"
+                + (f" (in the warehouse: {', '.join(orphans)})" if orphans else " (the warehouse holds no study)"))
     try:
         written = write_reports(root, names, out=out)
     except ScalingError as exc:  # e.g. a read-only folder: one line, no traceback
@@ -224,7 +231,9 @@ def sql(query: str, fmt: str, as_csv: bool, max_rows: int) -> None:
         if rel is None:
             return
         if fmt == "table":
-            width = click.get_terminal_size()[0] if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 0) or 0)
+            # a terminal's width (COLUMNS first, as shutil reads it); piped, COLUMNS or no limit
+            width = shutil.get_terminal_size().columns if sys.stdout.isatty() else \
+                int(os.environ.get("COLUMNS", 0) or 0)
             rel.show(max_rows=max_rows, max_width=max(width, 40) if width else 10_000)
             return
         frame = rel.pl()
@@ -275,7 +284,21 @@ def studies() -> None:
 def ui(port: int, host: str) -> None:
     """Start the Dagster UI (`dg dev`) over this warehouse and its Dagster instance."""
     _configure()
-    os.execvp("dg", ["dg", "dev", "-m", "pipelines.definitions", "--host", host, "--port", str(port)])
+    dg = _dg()
+    os.execv(dg, [dg, "dev", "-m", "pipelines.definitions", "--host", host, "--port", str(port)])
+
+
+def _dg() -> str:
+    """The `dg` command of this Python (beside its interpreter, as in a virtualenv that is not
+    activated), else the one on PATH."""
+    beside = Path(sys.executable).parent / "dg"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("dg")
+    if found is None:
+        raise click.ClickException(f"no `dg` next to {sys.executable} or on PATH; `scaling ui` runs `dg dev` "
+                                   "(pip install dagster-dg-cli)")
+    return found
 
 
 @cli.command()

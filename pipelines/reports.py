@@ -23,6 +23,7 @@ from warehouse import objectstore
 from warehouse.catalog import ensure_catalog
 from warehouse.config import paths as warehouse_paths
 from warehouse.lake import _storage_error
+from warehouse.ingest import lake_studies
 from warehouse.report_data import read_study_report, report_dir
 
 
@@ -53,6 +54,19 @@ def _description(study: str) -> str:
         return Warehouse().load(study).description
     except Exception:  # the report is still useful when the study file has since gone or broken
         return ""
+
+
+def reportable_studies(root: Path) -> tuple[list[str], list[str]]:
+    """The studies in the warehouse that have a study file in the studies folder, and those that have
+    none (reported by name, not written). An object-store warehouse is read at its committed state."""
+    from pipelines.resources import Warehouse
+
+    p = warehouse_paths(root)
+    if objectstore.store_for(p.lake) is not None:
+        objectstore.pull_all(p.lake)
+    files = Warehouse().scan().files
+    stored = list(lake_studies(p.lake))
+    return [s for s in stored if s in files], [s for s in stored if s not in files]
 
 
 def write_reports(root: Path, studies: list[str], out: Path | None = None) -> list[Path]:

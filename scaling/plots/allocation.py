@@ -8,7 +8,7 @@ from typing import Mapping
 import numpy as np
 from matplotlib import colormaps
 
-from .style import BAND_ALPHA, columns, new_figure, save
+from .style import BAND_ALPHA, columns, new_figure, readable_log_axis, save
 
 KEYS = ("flops", "params", "params_ci_low", "params_ci_high", "tokens", "tokens_ci_low", "tokens_ci_high")
 
@@ -45,6 +45,8 @@ def plot_compute_optimal(path, allocations: Mapping[str, object], *, max_observe
                         rotation=90, ha="left", va="top", fontsize=8, color="0.3")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        readable_log_axis(ax.xaxis)
+        readable_log_axis(ax.yaxis)
         ax.set_xlabel("training compute C (FLOPs)")
         ax.set_ylabel(name)
         ax.grid(True, which="major", alpha=0.25)

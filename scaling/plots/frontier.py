@@ -58,6 +58,7 @@ def plot_loss_vs_compute(path, *, flops, loss, heldout=None, curves: Sequence | 
                 ha="right", va="bottom", fontsize=8, color="0.3")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    readable_log_axis(ax.xaxis)
     readable_log_axis(ax.yaxis)
     ax.set_xlabel("training compute C (FLOPs)")
     ax.set_ylabel(target_label)

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib import colormaps
 
-from .style import as_array, new_figure, save
+from .style import as_array, new_figure, readable_log_axis, save
 
 
 def isoflop_profiles(params, tokens, loss, runs=None, *, budgets: Sequence[float], flops=None,
@@ -72,6 +72,7 @@ def plot_isoflop(path, profiles: Sequence[dict], *, minima: Sequence[dict] | Non
         ax.scatter([m["params_opt"]], [m["loss_opt"]], marker="*", s=160, color=_nearest(color, m["flops"]),
                    edgecolor="black", lw=0.7, zorder=5, label="minimum per budget" if i == 0 else None)
     ax.set_xscale("log")
+    readable_log_axis(ax.xaxis)
     ax.set_xlabel("parameters N")
     ax.set_ylabel(target_label)
     ax.set_title(title)

@@ -89,3 +89,26 @@ def write_results_study(folder: Path, name: str, offset: float = 0.0, *, data: s
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(results_study(name, **study))
     return path
+
+
+def write_grouped_results_study(folder: Path, name: str, offsets: dict[str, float] | None = None, *,
+                                n_resamples: int = 40, backtest_resamples: int = 20) -> Path:
+    """Write a grouped study: one results table per arm (``offsets``: arm -> offset, default two arms
+    ``a`` and ``b`` 0.1 nats apart), each a source labelled ``arm``, grouped by it, with one fit
+    and a named target run forecast per arm. Run names start with the arm. Returns the study file."""
+    offsets = {"a": 0.0, "b": 0.1} if offsets is None else offsets
+    sources = []
+    for arm, offset in offsets.items():
+        rows = results_rows(offset)
+        table = folder / "data" / name / f"{arm}.csv"
+        table.parent.mkdir(parents=True, exist_ok=True)
+        table.write_text("\n".join([rows[0]] + [f"{arm}-{r}" for r in rows[1:]]) + "\n")
+        sources.append(source_block(arm, f"data/{name}/{arm}.csv", run="model", params="params", tokens="tokens",
+                                    labels={"arm": arm}))
+    text = (f'[study]\ngroup_by = ["arm"]\ndescription = "{name}: two arms of a small results table"\n'
+            + "".join(sources) + _FITS.format(law="chinchilla", n_resamples=n_resamples)
+            + f"backtest_resamples = {backtest_resamples}\n"
+            + '\n[forecasts]\nn_budgets = 3\ntargets = [{ name = "1B-20x", params = 1e9, tokens = 2e10 }]\n')
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    return path

@@ -155,6 +155,48 @@ def test_sql_table_width_follows_the_terminal(toy):
     assert 80 < max(map(len, wide)) <= 200
 
 
+def _in_a_terminal(env, args, columns: int, rows: int = 40) -> tuple[int, str]:
+    """Run `scaling ARGS` with its stdin, stdout and stderr on a pseudo-terminal of the given size."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], env=env, stdin=slave, stdout=slave,
+                            stderr=slave, start_new_session=True)
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the terminal's other end closed: the command has exited
+                break
+            if not data:
+                break
+            chunks.append(data)
+        status = proc.wait(timeout=120)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return status, b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_sql_table_fits_an_interactive_terminal(toy):
+    tmp, _, env, _, _ = toy
+    env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}  # the width comes from the terminal
+    status, out = _in_a_terminal(env, ["sql", "SELECT * FROM law_fits", "--warehouse", str(tmp / "wh")],
+                                 columns=120)
+    assert status == 0 and "Traceback" not in out, out
+    lines = out.splitlines()
+    assert any("chinchilla" in line for line in lines), out
+    assert 80 < max(map(len, lines)) <= 120, out
+
+
 def test_report_rewrites_the_named_study_and_refuses_without_a_catalog(toy):
     tmp, studies, env, _, _ = toy
     out = scaling(env, "report", "toy", "--warehouse", str(tmp / "wh"), "--studies", str(studies),
@@ -167,6 +209,42 @@ def test_report_rewrites_the_named_study_and_refuses_without_a_catalog(toy):
     assert empty.returncode == 1 and "run `scaling run` first" in empty.stderr
 
 
+def test_report_without_a_study_writes_every_study_of_the_warehouse_that_has_a_study_file(toy):
+    tmp, studies, env, _, _ = toy
+    out = scaling(env, "report", "--warehouse", str(tmp / "wh"), "--studies", str(studies),
+                  "--out", str(tmp / "all"))
+    assert out.returncode == 0, out.stderr
+    # `other` has a study file but was never run; `toy` was
+    assert out.stdout.split() == [str(tmp / "all" / "toy.html"), str(tmp / "all" / "index.html")]
+    assert not (tmp / "all" / "other.html").exists()
+    # a warehouse whose studies have no study file in the studies folder: nothing to report, and why
+    only_other = tmp / "only_other"
+    only_other.mkdir()
+    (only_other / "other.toml").write_text((studies / "other.toml").read_text())
+    none = scaling(env, "report", "--warehouse", str(tmp / "wh"), "--studies", str(only_other),
+                   "--out", str(tmp / "none"))
+    assert none.returncode == 1 and "no study in the warehouse has a study file" in none.stderr, none.stderr
+    assert "toy" in none.stderr
+
+def _without_python_on_path(env: dict) -> dict:
+    """`env` with no folder on PATH that holds a Python or its scripts (a virtualenv not activated)."""
+    keep = [d for d in env.get("PATH", "").split(os.pathsep)
+            if d and not (os.path.exists(os.path.join(d, "python")) or os.path.exists(os.path.join(d, "dg")))]
+    return {**env, "PATH": os.pathsep.join(keep or ["/usr/bin", "/bin"])}
+
+
+def test_ui_says_how_to_get_dg_when_it_is_missing(toy, tmp_path):
+    """A Python without `dg` beside it or on PATH: a clear error, not a traceback."""
+    tmp, studies, env, _, _ = toy
+    venv = tmp_path / "venv"  # sees the installed packages, but has no `dg` script of its own
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    out = subprocess.run([str(venv / "bin" / "python"), "-m", "pipelines.cli", "ui", "--warehouse", str(tmp / "wh"),
+                          "--studies", str(studies)], env=_without_python_on_path(env), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert f"no `dg` next to {venv / 'bin' / 'python'} or on PATH" in out.stderr, out.stderr
+    assert "pip install dagster-dg-cli" in out.stderr
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -175,10 +253,13 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_ui_serves_the_definitions_on_the_given_host_and_port(toy):
+    """Also from an interpreter whose scripts folder is not on PATH (a virtualenv not activated):
+    `dg` is found beside it."""
     tmp, studies, env, _, _ = toy
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "ui", "--host", "127.0.0.1", "--port", str(port),
-                             "--warehouse", str(tmp / "wh"), "--studies", str(studies)], env=env,
+                             "--warehouse", str(tmp / "wh"), "--studies", str(studies)],
+                            env=_without_python_on_path(env),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline, body = time.monotonic() + 120, None

@@ -251,3 +251,19 @@ def test_a_pure_noise_target_domain_is_flagged_and_left_out_of_the_law_and_the_p
 
     assert weights(got) == weights(base) and weights(base)
     assert any("targets ['noise']: every mixing law collapsed" in m for m in got.messages)
+
+
+@pytest.mark.parametrize("study, splits", [("example_mixture", {"test"}), ("regmix", {"test", "test_60m"})])
+def test_a_mixing_plot_per_held_out_split(request, study, splits):
+    """`mixing_<split>.png` for every held-out split of the mixtures, and no other split's."""
+    if study == "regmix":
+        _, w = request.getfixturevalue("public_study")("regmix")
+    else:
+        _, w = request.getfixturevalue("example_warehouse")
+    held_out = query(w, "SELECT DISTINCT split FROM mixture_points WHERE study = ? AND split <> 'train'", [study])
+    assert set(held_out["split"]) == splits
+    folder = w / "plots" / study
+    drawn = {p.name for p in folder.glob("mixing_*.png") if not p.name.startswith("mixing_nested_")}
+    assert drawn == {f"mixing_{s}.png" for s in splits}
+    for name in drawn:
+        assert (folder / name).read_bytes()[:4] == b"\x89PNG" and (folder / name).stat().st_size > 20_000, name

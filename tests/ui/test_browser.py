@@ -1,6 +1,7 @@
 """The Dagster UI in a real browser: materialize the example studies, serve them, look at them.
 
-`scaling run` fills a temp warehouse and instance; `dagster-webserver` serves that instance; Debian's
+`scaling run` fills a temp warehouse and instance from the example studies and a small grouped
+study (two arms of a results table); `dagster-webserver` serves that instance; Debian's
 headless chromium (driven by Playwright, no browser download) opens the asset graph, a study's
 `law_fits` partition, its checks and the automation page. Screenshots land in
 ``test-artifacts/ui/`` of the checkout.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,7 +33,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
-STUDIES = ("example_checkpoints", "example_mixture", "example_sweep")
+GROUPED = "grouped_arms"  # two arms, arm=a and arm=b: the smallest study with groups
+STUDIES = ("example_checkpoints", "example_mixture", "example_sweep", GROUPED)
 FIT_STUDY = "example_sweep"
 SERVER_TIMEOUT = 90.0
 
@@ -89,10 +92,17 @@ class Served:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A webserver over a warehouse and instance that `scaling run` filled with the example studies."""
+    from scaling.simulate.results_table import write_grouped_results_study
+
     _require_browser()
     tmp = tmp_path_factory.mktemp("ui")
+    studies = tmp / "studies"
+    studies.mkdir()
+    for name in STUDIES[:-1]:  # the examples simulate their data beside their files
+        shutil.copyfile(REPO / "studies" / f"{name}.toml", studies / f"{name}.toml")
+    write_grouped_results_study(studies, GROUPED)
     env = {**os.environ, "SCALING_WAREHOUSE": str(tmp / "warehouse"), "DAGSTER_HOME": str(tmp / "dagster_home"),
-           "SCALING_STUDIES": str(REPO / "studies"), "DAGSTER_DISABLE_TELEMETRY": "1"}
+           "SCALING_STUDIES": str(studies), "DAGSTER_DISABLE_TELEMETRY": "1"}
     run = subprocess.run([str(BIN / "scaling"), "run", "--quiet"], cwd=REPO, env=env, capture_output=True,
                          text=True, timeout=900)
     port = _free_port()
@@ -258,6 +268,7 @@ ENTRY = """metadataEntries { label __typename
     ... on TableMetadataEntry { table { schema { columns { name type } } records } }
     ... on TableSchemaMetadataEntry { schema { columns { name type description } } }
     ... on TextMetadataEntry { text } ... on MarkdownMetadataEntry { mdStr }
+    ... on PathMetadataEntry { path } ... on UrlMetadataEntry { url }
     ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue } }"""
 
 
@@ -314,26 +325,86 @@ def test_result_tables_are_typed_tables_with_intervals_first(server):
     assert names.index("ci_high") < names.index("extrapolation")
 
 
+def _plots(entries: dict[str, dict]) -> dict[str, str]:
+    """The embedded plots among a materialization's entries: key -> Markdown."""
+    return {k: e["mdStr"] for k, e in entries.items() if k.startswith("plot_") and "mdStr" in e}
+
+
 def test_plots_say_which_study_and_group_they_show(server):
     entries = by_label(asset_node(server.base, "forecasts")["assetMaterializations"][0]["metadataEntries"])
-    plots = {k: e["mdStr"] for k, e in entries.items() if k.startswith("plot_")}
+    plots = _plots(entries)
     for kind in ("frontier", "allocation", "isoflop", "backtests"):
         name = f"plot_{kind}_loss"
         assert name in plots, sorted(plots)
         assert f"study {FIT_STUDY}, target loss, all runs (no groups)" in plots[name]
         assert "data:image/png;base64," in plots[name]
+    # a grouped study: a plot per group, each caption naming the partition and the group
+    for key in ("law_fits", "forecasts"):
+        (mat,) = asset_node(server.base, key, GROUPED)["assetMaterializations"]
+        assert mat["partition"] == GROUPED
+        plots = _plots(by_label(mat["metadataEntries"]))
+        groups = {name.split("__")[1] for name in plots}
+        assert groups == {"arm=a", "arm=b"}, sorted(plots)
+        for name, md in plots.items():
+            caption = md.split("\n")[0]
+            assert f"study {GROUPED}, " in caption and caption.endswith(f"group {name.split('__')[1]}"), caption
+
+
+def test_every_plot_gives_its_png_path_and_the_study_report(server):
+    """Beside each embedded plot (folded behind "[Show Markdown]"), the PNG's path, which exists, and a
+    link to the study's HTML report, which `scaling run` wrote."""
+    for study, keys in ((FIT_STUDY, ("law_fits", "forecasts", "backtest_summary")), (GROUPED, ("forecasts",)),
+                        ("example_mixture", ("mixing_laws",))):
+        for key in keys:
+            entries = by_label(asset_node(server.base, key, study)["assetMaterializations"][0]["metadataEntries"])
+            plots = _plots(entries)
+            assert plots, (study, key, sorted(entries))
+            for name in plots:
+                path = entries[f"{name}_png"]
+                assert path["__typename"] == "PathMetadataEntry", (study, key, name)
+                png = Path(path["path"])
+                assert png.parent == server.warehouse / "plots" / study and png.name == f"{name[5:]}.png"
+                assert png.read_bytes()[:4] == b"\x89PNG", png
+            report = entries["report"]
+            assert report["__typename"] == "UrlMetadataEntry", (study, key)
+            assert report["url"] == (server.warehouse / "reports" / f"{study}.html").resolve().as_uri()
+            assert (server.warehouse / "reports" / f"{study}.html").is_file()
+
+
+def test_grouped_plots_show_their_captions_and_images_in_the_page(page):
+    page.goto(f"/assets/law_fits?view=partitions&partition={GROUPED}")
+    entries = metadata_entries(page)
+    for group in ("arm=a", "arm=b"):
+        plot = entries[f"plot_fit_loss__{group}"]
+        assert f"study {GROUPED}, group {group}" in plot["text"], plot["text"][:300]
+        assert plot["images"] == 1, group
+        assert entries[f"plot_fit_loss__{group}_png"]["text"].endswith(f"fit_loss__{group}.png")
+    assert entries["report"]["text"].endswith(f"reports/{GROUPED}.html")
+    shot(page, f"law_fits_{GROUPED}")
 
 
 def test_check_results_carry_observed_value_and_threshold(server):
+    from assets.fits import FIT_CHECKS
     from scaling.spec import CHECK_DEFAULTS
 
-    data = graphql(server.base, """{ assetCheckExecutions(assetKey: {path: ["law_fits"]},
-        checkName: "residuals_small", limit: 5) { evaluation { partition %s } } }""" % ENTRY)
-    evaluations = [e["evaluation"] for e in data["assetCheckExecutions"] if e["evaluation"]]
-    sweep = next(e for e in evaluations if e["partition"] == FIT_STUDY)
-    meta = by_label(sweep["metadataEntries"])
-    assert meta["threshold"]["floatValue"] == CHECK_DEFAULTS["max_rmse"]
-    assert 0 < meta["observed"]["floatValue"] <= meta["threshold"]["floatValue"]
+    thresholds = {"fit_converged": 0, "fits_completed": 0, "params_within_bounds": 0,
+                  "residuals_small": CHECK_DEFAULTS["max_rmse"],
+                  "intervals_reasonable": CHECK_DEFAULTS["max_relative_ci_width"],
+                  "backtest_error_small": CHECK_DEFAULTS["max_backtest_error"]}
+    assert sorted(thresholds) == sorted(FIT_CHECKS)
+    for name in FIT_CHECKS:
+        data = graphql(server.base, """{ assetCheckExecutions(assetKey: {path: ["law_fits"]},
+            checkName: "%s", limit: 20) { evaluation { partition success %s } } }""" % (name, ENTRY))
+        evaluations = {e["evaluation"]["partition"]: e["evaluation"] for e in data["assetCheckExecutions"]
+                       if e["evaluation"]}
+        for study in (FIT_STUDY, GROUPED):
+            meta = by_label(evaluations[study]["metadataEntries"])
+            assert meta["threshold"]["floatValue"] == thresholds[name], (name, study)
+            observed = meta["observed"]["floatValue"]
+            assert observed >= 0 and (observed <= thresholds[name] or not evaluations[study]["success"]), \
+                (name, study, observed)
+            if name == "residuals_small":  # a measured value, not a count of problems
+                assert observed > 0, study
 
 
 def test_reports_open_with_every_plot_and_no_broken_link(server, page):
