@@ -5,11 +5,11 @@
 `studies`: each study is a published-results table of 12 runs drawn from the Chinchilla law (Hoffmann
 et al. 2022) with its own noise, fitted with the Chinchilla form and 200 bootstrap refits; partitions
 spread over the workers. `groups`: one study of `--groups` such tables, one group each, 1,000 refits
-per group; its group x law fits spread over the workers inside the one `fits` step. Each measurement
-is a fresh `scaling run --executor dask --dask-workers W` (a new warehouse, Dagster instance and
-cluster), alternating 1 and 2 workers so that load on the machine hits both alike. Prints the
-median wall time of each and the ratio (the speed-up from the second worker), and ends with a
-`RESULT` line.
+and a 200-refit backtest per group; its group x law fits spread over the workers inside the one `fits`
+step. Each measurement is a fresh `scaling run --executor dask --dask-workers W` (a new warehouse,
+Dagster instance and cluster), alternating 1 and 2 workers so that load on the machine hits both
+alike. Prints the median wall time of each and the ratio (the speed-up from the second worker), and
+ends with a `RESULT` line per scenario.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scaling.simulate.results_table import source_block, write_results_csv, write_results_study
+from scaling.simulate.results_table import write_grouped_results_study, write_results_study
 
 
 def write_studies(folder: Path, n: int) -> None:
@@ -31,18 +31,6 @@ def write_studies(folder: Path, n: int) -> None:
     for i in range(n):
         write_results_study(folder, f"bench_{i:02d}", description=f"benchmark study {i}", noise=0.003, seed=i,
                             source_extra='final = "all"\n', n_resamples=200, backtest_resamples=None)
-
-
-def write_grouped(folder: Path, groups: int) -> None:
-    """One study of `groups` results tables (a group each, its own noise), one Chinchilla fit per group."""
-    blocks = []
-    for i in range(groups):
-        write_results_csv(folder / "data" / f"group_{i:02d}.csv", noise=0.003, seed=100 + i)
-        blocks.append(source_block(f"group_{i:02d}", f"data/group_{i:02d}.csv", run=f"{{model}}-g{i:02d}", params="params",
-                                   tokens="tokens", final=True, labels={"arm": f"g{i:02d}"}))
-    (folder / "grouped.toml").write_text('[study]\ndescription = "benchmark: one study, many groups"\n'
-                                         'group_by = ["arm"]\n' + "".join(blocks)
-                                         + '\n[[fits]]\nlaw = "chinchilla"\ntarget = "loss"\nn_resamples = 1000\n')
 
 
 def run_once(studies: Path, workers: int, scratch: Path) -> float:
@@ -82,8 +70,9 @@ def main() -> None:
                 write_studies(studies, args.studies)
                 what = f"{args.studies} studies"
             else:
-                studies.mkdir(parents=True)
-                write_grouped(studies, args.groups)
+                # one results table per group, its own 0.3% scatter, a Chinchilla fit per group
+                write_grouped_results_study(studies, "grouped", {f"g{i:02d}": 0.0 for i in range(args.groups)},
+                                            n_resamples=1000, backtest_resamples=200, noise=0.003, seed=100)
                 what = f"1 study of {args.groups} groups"
             print(f"{what}:", flush=True)
             times = measure(studies, Path(tmp) / scenario, args.repeats)

@@ -92,14 +92,16 @@ def write_results_study(folder: Path, name: str, offset: float = 0.0, *, data: s
 
 
 def write_grouped_results_study(folder: Path, name: str, offsets: dict[str, float] | None = None, *,
-                                n_resamples: int = 40, backtest_resamples: int = 20) -> Path:
+                                n_resamples: int = 40, backtest_resamples: int = 20, noise: float = 0.0,
+                                seed: int = 0) -> Path:
     """Write a grouped study: one results table per arm (``offsets``: arm -> offset, default two arms
     ``a`` and ``b`` 0.1 nats apart), each a source labelled ``arm``, grouped by it, with one fit
-    and a named target run forecast per arm. Run names start with the arm. Returns the study file."""
+    and a named target run forecast per arm. Run names start with the arm; each arm's table has its
+    own `noise` draw (seeds `seed`, `seed` + 1, ...). Returns the study file."""
     offsets = {"a": 0.0, "b": 0.1} if offsets is None else offsets
     sources = []
-    for arm, offset in offsets.items():
-        rows = results_rows(offset)
+    for i, (arm, offset) in enumerate(offsets.items()):
+        rows = results_rows(offset, noise=noise, seed=seed + i)
         table = folder / "data" / name / f"{arm}.csv"
         table.parent.mkdir(parents=True, exist_ok=True)
         table.write_text("\n".join([rows[0]] + [f"{arm}-{r}" for r in rows[1:]]) + "\n")
