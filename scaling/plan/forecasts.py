@@ -305,12 +305,13 @@ def _downstream(d: dict, spec: dict, points: pl.DataFrame, runs: pl.DataFrame, c
     fitted = scope.select(loss, filter=filter, field=field)
     step1 = fitted.filter(pl.col("is_final")).join(
         runs.select("run", "params"), on="run").drop_nulls(["params", "tokens", "value"]).with_columns(
-        flops=pl.coalesce(pl.col("flops"), 6.0 * pl.col("params") * pl.col("tokens")))
+        flops=pl.coalesce(pl.col("flops"), 6.0 * pl.col("params") * pl.col("tokens"))).sort("run", "tokens")
     frac = float(d.get("min_tokens_fraction", 0.1))
     key = pl.coalesce(pl.col("step").cast(pl.Float64), pl.col("tokens")).alias("_k")
     pairs = fitted.with_columns(key).join(
         scope.select(acc, filter=filter, field=field).select("run", key, pl.col("value").alias("acc")),
-        on=["run", "_k"]).filter(pl.col("tokens") >= frac * pl.col("tokens").max().over("run"))
+        on=["run", "_k"]).filter(pl.col("tokens") >= frac * pl.col("tokens").max().over("run")).sort("run", "_k")
+    # (sorted: a join's order varies from run to run, and with it the last bits of every sum of the fits)
     fixed = {k: float(d[k]) for k in ("floor", "ceiling") if k in d}
     two = fit_two_step({"params": step1["params"].to_numpy(), "tokens": step1["tokens"].to_numpy()},
                        step1["value"].to_numpy(), pairs["value"].to_numpy(), pairs["acc"].to_numpy(),

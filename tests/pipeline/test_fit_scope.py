@@ -131,6 +131,17 @@ def test_target_and_filtered_runs_enter_no_fit(warehouse):
     expected = sorted(fitted["run"].to_list())
     assert result.fitted_runs == {"downstream:acc_taskA": {"step1": expected, "step2": expected}}
 
+    # the same points in another order give the same downstream forecast to the last bit (the fits'
+    # inputs do not follow the order a join happens to produce)
+    points = read_table(lake, "points", "scoped")
+    shuffled = forecast_study("scoped", spec.forecasts, spec.flops_convention,
+                              restore_fits(law_fits, read_table(lake, "law_draws", "scoped")),
+                              read_table(lake, "backtests", "scoped").to_dicts(),
+                              points.sample(fraction=1.0, shuffle=True, seed=1), read_table(lake, "runs", "scoped"),
+                              fit_filter=downstream_filter(spec))
+    down = [r for r in result.rows if r["kind"] == "downstream"]
+    assert down and down == [r for r in shuffled.rows if r["kind"] == "downstream"]
+
 
 @pytest.mark.slow
 def test_compute_optimal_forecasts_count_attention_under_that_convention(warehouse):
