@@ -141,7 +141,7 @@ def cli(ctx: click.Context) -> None:
 @location_options
 def run(only: tuple[str, ...], no_report: bool, dask_workers: int | None, **options) -> None:
     """Run the stale steps of every study (the main job; nothing when nothing changed), then write the
-    reports."""
+    reports of the studies whose results changed."""
     root = _configure()
     names = _check_studies(only, "--study")
     from pipelines.progress import run_studies
@@ -152,11 +152,11 @@ def run(only: tuple[str, ...], no_report: bool, dask_workers: int | None, **opti
                          dask_workers=dask_workers or 2,
                          **{k: v for k, v in options.items() if k != "no_summary"})
     if not no_report and not options["no_summary"]:
-        from pipelines.reports import write_reports
+        from pipelines.reports import stale_reports, write_reports
         from scaling.errors import ScalingError
 
-        try:
-            written = write_reports(root, names)
+        try:  # the reports of studies whose tables, plots or file changed (`scaling report` rewrites all)
+            written = write_reports(root, stale_reports(root, names))
         except ScalingError as exc:  # e.g. a read-only warehouse: one line, and the run did not succeed
             click.echo(f"error: {exc}", err=True)
             written, status = [], 1

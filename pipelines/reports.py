@@ -56,6 +56,32 @@ def _description(study: str) -> str:
         return ""
 
 
+def stale_reports(root: Path, studies: list[str]) -> list[str]:
+    """The studies whose report is missing or older than what it shows: the study's tables in the lake,
+    its plots, or its study file (`scaling run` rewrites only these; `scaling report` rewrites all). An
+    object-store warehouse's working copy says nothing of the store's state: all of its studies."""
+    from pipelines.resources import Warehouse
+
+    p = warehouse_paths(root)
+    if objectstore.store_for(p.lake) is not None:
+        return list(studies)
+    files = Warehouse().scan().files
+    out = report_dir(p)
+    stale = []
+    for study in studies:
+        html, md = out / f"{study}.html", out / f"{study}.md"
+        if not (html.exists() and md.exists()):
+            stale.append(study)
+            continue
+        shown = [*p.lake.glob(f"*/study={study}/**/*.parquet"), *(p.plots / study).glob("*.png")]
+        if study in files:
+            shown.append(files[study])
+        written = min(html.stat().st_mtime_ns, md.stat().st_mtime_ns)
+        if any(f.stat().st_mtime_ns >= written for f in shown if f.exists()):
+            stale.append(study)
+    return stale
+
+
 def reportable_studies(root: Path) -> tuple[list[str], list[str]]:
     """The studies in the warehouse that have a study file in the studies folder, and those that have
     none (reported by name, not written). An object-store warehouse is read at its committed state."""

@@ -45,6 +45,10 @@ def lake_files(warehouse: Path) -> dict[str, int]:
             if f.is_file() and "_inputs" not in f.parts}
 
 
+def report_files(warehouse: Path) -> dict[str, int]:
+    return {f.name: f.stat().st_mtime_ns for f in (warehouse / "reports").glob("*.*") if f.is_file()}
+
+
 def runs_by_study(home: Path) -> dict[str, list[set[str]]]:
     """Per study, the set of steps each of its Dagster runs executed."""
     out: dict[str, list[set[str]]] = {}
@@ -72,11 +76,16 @@ def test_second_run_skips_and_a_changed_source_reruns_only_its_study(tmp_path):
     before = lake_files(warehouse)
     fits_before = query(warehouse, "SELECT study, estimate FROM law_fits WHERE parameter = 'E' ORDER BY study")
 
-    # 1. nothing changed: no Dagster run, no file in the lake written again
+    reports = report_files(warehouse)
+    assert {"alpha.html", "alpha.md", "beta.html", "beta.md"} <= set(reports)
+
+    # 1. nothing changed: no Dagster run, no file in the lake written again, no report rewritten
     second = scaling(env, "run")
     assert "alpha: up to date" in second and "beta: up to date" in second and "done in" not in second
     assert {k: len(v) for k, v in runs_by_study(home).items()} == {"alpha": 1, "beta": 1}
     assert lake_files(warehouse) == before
+    assert {k: v for k, v in report_files(warehouse).items() if k != "index.html"} == \
+        {k: v for k, v in reports.items() if k != "index.html"}
 
     # 2. one study's source changed: that study runs again, every step; the other is untouched
     results_csv(studies / "data" / "alpha.csv", offset=0.06)
@@ -91,6 +100,9 @@ def test_second_run_skips_and_a_changed_source_reruns_only_its_study(tmp_path):
     fits_after = query(warehouse, "SELECT study, estimate FROM law_fits WHERE parameter = 'E' ORDER BY study")
     assert fits_after["estimate"][1] == fits_before["estimate"][1]  # beta
     assert abs(fits_after["estimate"][0] - fits_before["estimate"][0] - 0.05) < 0.02  # alpha's loss rose by 0.05
+    rewritten = report_files(warehouse)  # alpha's report shows its new fit; beta's is as it was
+    assert rewritten["alpha.html"] != reports["alpha.html"] and rewritten["alpha.md"] != reports["alpha.md"]
+    assert rewritten["beta.html"] == reports["beta.html"] and rewritten["beta.md"] == reports["beta.md"]
 
     # 3. only the forecasts section changed: only `forecasts` runs, the fits are not redone
     write_study(studies, "alpha", extra='[forecasts]\ntargets = [{ name = "1B-20x", params = 1e9, tokens = 2e10 }]')
