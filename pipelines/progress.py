@@ -151,8 +151,6 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
 
     Invalid study files are reported and not run (the others run; the exit status is 1); studies whose
     file is gone are removed from the warehouse (with a message) on a run over every study."""
-    from dagster import DagsterInstance
-
     from scaling.spec import load_study
     from pipelines.resources import Warehouse
 
@@ -168,14 +166,11 @@ def run_studies(root: Path, only: list[str] | None = None, quiet: bool = False, 
         return 2
     problems = []  # what failed outside a study's run (the warehouse could not be written, ...)
     if not only:
-        instance = DagsterInstance.get()
         try:
-            remove_gone_studies(warehouse, found, instance, quiet)
+            remove_gone_studies(warehouse, found, quiet)
         except ScalingError as exc:  # e.g. a read-only warehouse: said once, the studies still run
             print(f"error: {exc}", file=sys.stderr)
             problems.append("removing studies whose file is gone")
-        finally:
-            instance.dispose()
     specs = {}
     for n in names:
         try:
@@ -308,18 +303,23 @@ def report_invalid(found, only: list[str] | None) -> list[str]:
     return bad
 
 
-def remove_gone_studies(warehouse, found, instance, quiet: bool = False) -> list[str]:
-    """Remove the studies whose file is gone from the lake and the instance, saying so."""
+def remove_gone_studies(warehouse, found, quiet: bool = False) -> list[str]:
+    """Remove the studies whose file is gone from the lake and the Dagster instance, saying so. The
+    instance is opened only when there is one to remove: a run where nothing changed never opens it."""
     from pipelines.cleanup import gone_studies, remove_gone
 
     gone = gone_studies(warehouse.paths.lake, found)
     removed = remove_gone(warehouse.paths.lake, gone, lambda msg: _say(msg, quiet))
-    known = set(instance.get_dynamic_partitions("study"))
-    for name in removed:
-        if name in known:
-            instance.delete_dynamic_partition("study", name)
-    if removed:
-        warehouse.refresh_catalog()
+    if not removed:
+        return removed
+    from dagster import DagsterInstance
+
+    with DagsterInstance.get() as instance:
+        known = set(instance.get_dynamic_partitions("study"))
+        for name in removed:
+            if name in known:
+                instance.delete_dynamic_partition("study", name)
+    warehouse.refresh_catalog()
     return removed
 
 

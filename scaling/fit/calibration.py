@@ -27,7 +27,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.stats import norm
 
 from ..laws.base import Law
 from ..laws.registry import get_law
@@ -295,6 +294,8 @@ def calibrate_intervals(law: Law | str, X: Mapping[str, np.ndarray], y, runs, co
     u = np.sort(np.abs(r) / sig)
     n = u.size
     rank = int(np.ceil((n + 1) * level))
+    from scipy.stats import norm  # here, not at the top: scipy.stats takes a third of a second to import
+
     k = max(float(u[min(rank, n) - 1]), float(norm.ppf(0.5 + level / 2)))
     fit = fit or fit_law(law, X, y, runs=runs, **fit_kwargs)
     space = fit.settings.get("space", law.space)

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
-from scipy.stats import f as f_dist
 
 from ..laws.base import Law
 from ..laws.registry import get_law
@@ -105,6 +104,8 @@ def _trend(x, r) -> dict:
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
     dof = r.size - 3
     F = (r2 / 2) / max((1 - r2) / dof, 1e-300)
+    from scipy.stats import f as f_dist  # here, not at the top: scipy.stats takes a third of a second to import
+
     return {"r2": r2, "p_value": float(f_dist.sf(F, 2, dof)), "slope": float(coef[1])}
 
 

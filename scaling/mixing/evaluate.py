@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import f as f_dist
-from scipy.stats import kendalltau, spearmanr
 
 
 @dataclass(frozen=True)
@@ -27,6 +25,7 @@ class HeldoutScore:
 
 def score_heldout(law: str, target: str, predicted: np.ndarray, observed: np.ndarray) -> HeldoutScore:
     """Spearman rho and MAE of predicted vs observed held-out losses."""
+    from scipy.stats import spearmanr  # scipy.stats is imported where used: loading a study imports this module
     predicted = np.asarray(predicted, dtype=float)
     observed = np.asarray(observed, dtype=float)
     if len(observed) < 3:
@@ -39,6 +38,7 @@ def score_heldout(law: str, target: str, predicted: np.ndarray, observed: np.nda
 def heldout_metrics(predicted: np.ndarray, observed: np.ndarray) -> dict:
     """Every score of a held-out split: n, Spearman rho, Kendall tau, MAE, RMSE and the mean
     signed error (bias); rank correlations are NaN below 3 mixtures."""
+    from scipy.stats import kendalltau, spearmanr
     predicted = np.asarray(predicted, dtype=float)
     observed = np.asarray(observed, dtype=float)
     n = int(observed.size)
@@ -93,4 +93,6 @@ def collapsed(predicted: np.ndarray, observed: np.ndarray, ratio: float = COLLAP
     if r2 >= 1.0:
         return False
     f = (r2 / (n_params - 1)) / ((1.0 - r2) / (n - n_params))
+    from scipy.stats import f as f_dist
+
     return float(f_dist.sf(f, n_params - 1, n - n_params)) >= alpha

@@ -39,6 +39,31 @@ def scaling(env, *args) -> str:
     return proc.stdout
 
 
+# what a `scaling run` that finds nothing stale must not import: the asset modules (and with them the
+# fitting stack's plotting), scipy.stats and matplotlib; together more than half of such a run's time
+HEAVY = ("assets.fits", "assets.forecasts", "scipy.stats", "matplotlib")
+_PROBE = """
+import runpy, sys
+sys.argv = ["scaling", *sys.argv[1:]]
+try:
+    runpy.run_module("pipelines.cli", run_name="__main__")
+except SystemExit as exc:
+    status = exc.code
+print("STATUS", status)
+print("IMPORTED", ",".join(m for m in HEAVY if m in sys.modules))
+"""
+
+
+def scaling_imports(env, *args) -> tuple[str, list[str]]:
+    """Run `scaling ARGS` in a fresh process; its output, and which of `HEAVY` it imported."""
+    code = f"HEAVY = {HEAVY!r}\n{_PROBE}"
+    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=600)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and "STATUS 0" in lines, proc.stdout + proc.stderr
+    imported = [m for m in lines[-1].removeprefix("IMPORTED ").split(",") if m]
+    return proc.stdout, imported
+
+
 def lake_files(warehouse: Path) -> dict[str, int]:
     lake = warehouse / "lake"
     return {f.relative_to(lake).as_posix(): f.stat().st_mtime_ns for f in lake.rglob("*")
@@ -79,8 +104,10 @@ def test_second_run_skips_and_a_changed_source_reruns_only_its_study(tmp_path):
     reports = report_files(warehouse)
     assert {"alpha.html", "alpha.md", "beta.html", "beta.md"} <= set(reports)
 
-    # 1. nothing changed: no Dagster run, no file in the lake written again, no report rewritten
-    second = scaling(env, "run")
+    # 1. nothing changed: no Dagster run, no file in the lake written again, no report rewritten, and none
+    # of the heavy imports (the asset modules, scipy.stats, matplotlib) that a run needs
+    second, imported = scaling_imports(env, "run")
+    assert imported == []
     assert "alpha: up to date" in second and "beta: up to date" in second and "done in" not in second
     assert {k: len(v) for k, v in runs_by_study(home).items()} == {"alpha": 1, "beta": 1}
     assert lake_files(warehouse) == before
