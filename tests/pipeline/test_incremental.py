@@ -39,8 +39,8 @@ def scaling(env, *args) -> str:
     return proc.stdout
 
 
-# what a `scaling run` that finds nothing stale must not import: the asset modules (and with them the
-# fitting stack's plotting), scipy.stats and matplotlib; together more than half of such a run's time
+# what a `scaling run` that finds nothing stale must not import: the asset modules, scipy.stats and
+# matplotlib (about half of such a run's time on the example studies, when it still imported them)
 HEAVY = ("assets.fits", "assets.forecasts", "scipy.stats", "matplotlib")
 _PROBE = """
 import runpy, sys
