@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from scaling.errors import SourceError
+from scaling.sources.options import ENCODING_HINT
 
 # Fields as long as polars reads (the default limit is 128 KiB).
 csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
@@ -58,8 +59,7 @@ class _Lines:
             try:
                 text = raw.decode("utf-8-sig" if self.line == 1 else "utf-8")
             except UnicodeDecodeError as exc:
-                problem = (f"not valid UTF-8 (byte {exc.start + 1} of the line); if the file is in another "
-                           "encoding, set options.encoding (for example 'latin-1')")
+                problem = f"not valid UTF-8 (byte {exc.start + 1} of the line); {ENCODING_HINT}"
                 raise SourceError(problem, file=self.label, line=self.line) from None
             if self.at_start:
                 if self.comment and text.startswith(self.comment):
