@@ -8,7 +8,7 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Asset
 
 from assets.metadata import check_metadata, plot, preview, report_link
 from assets._shared import INGESTED, Warehouse, cluster_map, study_partitions
-from scaling.errors import ScalingError
+from scaling.errors import problem_of
 from scaling.plan.checks import fit_checks
 from scaling.plan.figures import fitted_frontier, frontier_figure
 from scaling.plan.study_figures import figure_name
@@ -76,8 +76,7 @@ def fits(context: AssetExecutionContext, warehouse: Warehouse):
             try:  # target runs never enter a fit (the study's fit scope)
                 iso += fit_isoflop(plan, points, runs, scope)
             except Exception as exc:  # noqa: BLE001 - reported against this fit, the others go on
-                problem = str(exc) if isinstance(exc, ScalingError) else f"{type(exc).__name__}: {exc}"
-                failures.append(FitFailure(spec.name, len(plans) + i, plan, None, problem))
+                failures.append(FitFailure(spec.name, len(plans) + i, plan, None, problem_of(exc)))
     obs = None
     if obs_spec and points is not None and runs is not None:  # Ruan et al. 2024, `[observational]`
         context.log.info(f"{spec.name}: observational scaling law -> {obs_spec['target']}")

@@ -74,3 +74,9 @@ class FitError(ScalingError):
 
 class StorageError(ScalingError):
     """The warehouse cannot be written: a path that would leave it, a read-only folder, a full disk."""
+
+
+def problem_of(exc: BaseException) -> str:
+    """What went wrong, for a failure reported against one fit or forecast while the others go on: a
+    `ScalingError` as it reads (location and problem), anything unexpected with its type."""
+    return str(exc) if isinstance(exc, ScalingError) else f"{type(exc).__name__}: {exc}"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from scaling.errors import ScalingError, SpecError
+from scaling.errors import SpecError, problem_of
 from scaling.fit.bootstrap import BootstrapResult
 from scaling.fit.result import FitResult
 from scaling.forecast import (compute_optimal_forecast, data_constrained_forecast, downstream_forecast,
@@ -60,9 +60,8 @@ class StudyForecasts:
 
 def _failure(study: str, where: str, law: str, target: str, group: str, exc: Exception, note: str = "") -> str:
     """``study 's', <where><law> -> 'target'<note>, group 'g': <problem>`` for a forecast that failed."""
-    problem = str(exc) if isinstance(exc, ScalingError) else f"{type(exc).__name__}: {exc}"
     grp = f"group {group!r}" if group else "group '' (the whole study)"
-    return f"study {study!r}, {where}{law} -> {target!r}{note}, {grp}: {problem}"
+    return f"study {study!r}, {where}{law} -> {target!r}{note}, {grp}: {problem_of(exc)}"
 
 
 def check_forecast_spec(spec: dict, study: str) -> dict:

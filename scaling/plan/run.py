@@ -17,7 +17,7 @@ from scaling.fit.calibration import calibrate_intervals
 from scaling.fit.result import FitResult
 from scaling.fit.bootstrap import BootstrapResult
 from scaling.fit.diagnostics import BLOCKING_FLAGS, blocking_flags  # noqa: F401  (re-exported)
-from scaling.errors import ScalingError
+from scaling.errors import ScalingError, problem_of
 from scaling.laws import base_name, expand_ties, get_law
 from scaling.plan.data import FitData, gather
 from scaling.plan.fits import FitPlan
@@ -173,7 +173,7 @@ def _failure(study: str, index: int, plan: FitPlan, group: str | None, exc: Exce
         param = field_ if field_ in get_law(plan.law).param_names else None
         problem = exc.problem if param else str(exc)
     else:  # an unexpected failure is still reported against its fit, with its type
-        param, problem = None, f"{type(exc).__name__}: {exc}"
+        param, problem = None, problem_of(exc)
     return FitFailure(study, index, plan, group, problem, param)
 
 
@@ -211,8 +211,14 @@ def fit_study(study: str, plans: list[FitPlan], points, runs, scope: FitScope, *
                 f"{' [' + data.group + ']' if data.group else ''} on {len(data.y)} points")
 
     items = [(study, i, plan, data, n_jobs) for i, plan, data in work]
+
+    def one_by_one():
+        for w, item in zip(work, items):
+            starting(*w)
+            yield _fit_item(item)
+
     if map_fits is None:
-        outcomes = ((starting(*w), _fit_item(item))[1] for w, item in zip(work, items))
+        outcomes = one_by_one()
     else:
         for w in work:
             starting(*w)
