@@ -24,9 +24,18 @@ def test_ingest_benchmark_runs_and_reports_every_path(tmp_path):
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             fields = dict(f.split("=", 1) for f in line.split()[1:])
-            results[fields["path"]] = fields
-    assert set(results) == {"text_copy_floor", "land", "land+normalize"}
-    for fields in results.values():
+            results[" ".join(filter(None, (fields["path"], fields.get("output"))))] = fields
+    assert set(results) == {"text_copy_floor", "points_floor", "narrow_points_floor", "byte_copy_floor", "land",
+                            "land+normalize", "floor_sum text+points", "floor_sum text+narrow",
+                            "floor_sum bytes+points", "floor_sum bytes+narrow"}
+    for name, fields in results.items():
         assert fields["rows"] == "20000" and fields["repeats"] == "1"
-        assert float(fields["ratio_vs_duckdb"]) > 0 and float(fields["peak_rss_ratio_vs_duckdb"]) > 0
+        assert float(fields["ratio_vs_duckdb"]) > 0
+        if not name.startswith("floor_sum"):
+            assert float(fields["peak_rss_ratio_vs_duckdb"]) > 0
+    # each child's own peak: the byte copy (no polars, no DuckDB) needs less than DuckDB's copy. When the
+    # parent generated the file itself, every child inherited its peak and both read the same.
+    assert float(results["byte_copy_floor"]["peak_rss_ratio_vs_duckdb"]) < 1
+    # the points floors write as many points as ours does (the 20,000 losses and every 10th step's eval loss)
+    assert {results[k]["points_rows"] for k in ("points_floor", "narrow_points_floor", "land+normalize")} == {"22000"}
     assert re.search(r"^\| scaling: land raw \+ normalize to `points` \| [\d,]+ \| [\d.]+x \|", proc.stdout, re.M)
