@@ -13,7 +13,7 @@ logged every 10th step) with the project's simulator, then, alternating in fresh
 - floors, each the least one part of the output costs on this stack, with nothing else done:
   - text: polars' lossless text copy (scan_csv with every column as text and a row index,
     streamed to Parquet as `raw` is written): no hashing, parsing or `points`;
-  - points: the `points` table (its 18 columns and types) streamed straight from a typed scan of
+  - points: the `points` file (its 17 stored columns and their types) streamed from a typed scan of
     the CSV: the two metrics unfolded, tokens and flops taken, constants where ours works out each
     run's schedule, and no raw copy, no checks, no per-run lookups;
   - narrow: the same rows with only the 6 columns that vary per point (run, step, tokens, metric,
@@ -230,6 +230,7 @@ def main() -> None:
         for key, raw, pts, _ in OUTPUTS:
             print(f"RESULT path=floor_sum output={key} rows={args.rows} "
                   f"ratio_vs_duckdb={med['duckdb'] / (med[raw] + med[pts]):.2f} repeats={args.repeats}")
+
 
 if __name__ == "__main__":
     main()
