@@ -6,7 +6,7 @@ import math
 
 import duckdb
 
-from scaling.fit.diagnostics import FLAGS
+from scaling.flags import FLAGS
 from warehouse.catalog import connect
 from warehouse.config import WarehousePaths
 

@@ -465,7 +465,6 @@ def check_plans(spec: "StudySpec") -> None:
     first when the fits run."""
     from scaling.plan import isoflop
     from scaling.plan.fits import _plan
-    from scaling.plan.forecasts import check_forecast_spec
 
     for i, fit in enumerate(spec.fits):
         try:  # approaches 1 and 2 ("isoflop", "envelope") have keys of their own
@@ -554,6 +553,43 @@ def _integer(value: Any, fieldname: str, minimum: int, **where: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise SpecError(f"expected an integer of at least {minimum}, got {value!r}", field=fieldname, **where)
     return value
+
+
+# The keys of the `[[fits]]`, `[forecasts]` and `[crossovers]` tables (the planners in `scaling.plan` read
+# them); here, with the other tables' keys, so that checking a study file imports no fitting code.
+FIT_KEYS = {"law", "target", "points", "x_metric", "by_run", "objective", "delta", "space", "n_resamples",
+            "holdout_fraction", "min_tokens", "filter", "fixed", "bounds", "seed", "backtest_resamples",
+            "holdout", "rollout_resamples", "tie", "scale"}
+ISOFLOP_KEYS = {"law", "target", "budgets", "n_budgets", "tolerance", "min_runs", "n_buckets", "n_resamples", "level",
+                "filter", "min_tokens", "seed", "seed_noise"}  # approaches 1 and 2 (law "envelope" or "isoflop")
+FORECAST_KEYS = {"budgets", "n_budgets", "factor", "unique_tokens", "fixed_size", "targets", "downstream", "level",
+                 "n_resamples"}
+TARGET_KEYS = {"name", "params", "tokens", "tokens_per_param", "unique_tokens", "actual_run", "actual", "n_layer",
+               "seq_len", "d_model"}
+DOWNSTREAM_KEYS = {"task_loss", "accuracy", "floor", "ceiling", "min_tokens_fraction", "n_resamples", "filter"}
+CROSSOVER_KEYS = {"budgets", "max_flops", "n_grid", "level", "max_draws"}
+
+
+def check_forecast_spec(table: dict, study: str) -> dict:
+    """The `[forecasts]` table: known keys; each target with name, params and one of tokens or
+    tokens_per_param; each downstream forecast with its task_loss and accuracy metrics."""
+    for key in table:
+        if key not in FORECAST_KEYS:
+            raise SpecError(f"unknown key {key!r}; expected one of {sorted(FORECAST_KEYS)}", study=study,
+                            field=f"forecasts.{key}")
+    for i, t in enumerate(table.get("targets", [])):
+        bad = set(t) - TARGET_KEYS
+        if bad or "name" not in t or "params" not in t or (("tokens" in t) == ("tokens_per_param" in t)):
+            raise SpecError(f"a target needs name, params and one of tokens or tokens_per_param "
+                            f"(known keys {sorted(TARGET_KEYS)}; "
+                            f"unknown {sorted(bad)})", study=study, field=f"forecasts.targets[{i}]")
+    for i, d in enumerate(table.get("downstream", [])):
+        bad = set(d) - DOWNSTREAM_KEYS
+        if bad or "task_loss" not in d or "accuracy" not in d:
+            raise SpecError(f"a downstream forecast needs task_loss and accuracy metrics (known keys "
+                            f"{sorted(DOWNSTREAM_KEYS)}; unknown {sorted(bad)})", study=study,
+                            field=f"forecasts.downstream[{i}]")
+    return table
 
 
 MIXING_KEYS = {"method", "laws", "law", "targets", "n_resamples", "seed", "level", "target_params", "target_steps",

@@ -120,15 +120,13 @@ def _types() -> dict[str, dict[str, Any]]:
 
 def key_sets() -> dict[str, tuple[set[str], set[str]]]:
     """Per table of the format: (keys the loader accepts, keys it requires) — the loader's own sets."""
-    from scaling.plan import crossovers, fits, forecasts, isoflop, mixing
-
     return {
         "top": (spec._TOP_KEYS, {"sources"}), "study": (spec._STUDY_KEYS, set()),
         "source": (spec._SOURCE_KEYS, {"name", "kind"}), "mixture": (spec._MIXTURE_KEYS, set()),
-        "computed": (spec._COMPUTED_KEYS, set()), "fit": (fits._KEYS | isoflop._KEYS, {"law", "target"}),
-        "forecasts": (forecasts._KEYS, set()), "target": (forecasts._TARGET_KEYS, {"name", "params"}),
-        "downstream": (forecasts._DOWNSTREAM_KEYS, {"task_loss", "accuracy"}), "mixing": (mixing._KEYS, set()),
-        "crossovers": (crossovers._KEYS, set()),
+        "computed": (spec._COMPUTED_KEYS, set()), "fit": (spec.FIT_KEYS | spec.ISOFLOP_KEYS, {"law", "target"}),
+        "forecasts": (spec.FORECAST_KEYS, set()), "target": (spec.TARGET_KEYS, {"name", "params"}),
+        "downstream": (spec.DOWNSTREAM_KEYS, {"task_loss", "accuracy"}), "mixing": (spec.MIXING_KEYS, set()),
+        "crossovers": (spec.CROSSOVER_KEYS, set()),
         "observational": (spec._OBSERVATIONAL_KEYS, {"benchmarks", "target"}),
         "observational_model": (spec._OBSERVATIONAL_MODEL_KEYS, spec._OBSERVATIONAL_MODEL_KEYS),
     }

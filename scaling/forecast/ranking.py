@@ -13,14 +13,14 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from ..fit.diagnostics import blocking_flags
+from ..flags import blocking_flags
 
 KEYS = ("study", "group_name")
 POOR_ERROR_RATIO, POOR_ERROR_FLOOR, POOR_COVERAGE = 2.0, 0.05, 0.5
 
 
 def severe_flags(flags: Iterable[str] | None) -> list[str]:
-    """The flags that make a fit untrustworthy for forecasting (``scaling.fit.diagnostics.BLOCKING_FLAGS``)."""
+    """The flags that make a fit untrustworthy for forecasting (``scaling.flags.BLOCKING_FLAGS``)."""
     return blocking_flags(flags)
 
 

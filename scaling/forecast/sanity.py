@@ -1,6 +1,6 @@
 """Sanity checks on forecasts: a number can come out of a good backtest and still be impossible.
 
-Each forecast row gets ``warnings`` (comma-separated flags, defined in ``scaling.fit.diagnostics.FLAGS``):
+Each forecast row gets ``warnings`` (comma-separated flags, defined in ``scaling.flags.FLAGS``):
 
 - ``allocation_outside_fitted:tokens_per_param``: a compute-optimal allocation whose D/N lies more
   than ``TPP_FACTOR`` (3x) outside the range of D/N the law was fitted on: the law's shape there

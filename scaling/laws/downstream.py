@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 from .base import Law, Param
+
+
+def expit(x):
+    """The logistic function 1 / (1 + e^-x), scipy's (exact for large |x|), imported on first use:
+    a study file is checked against the law registry without importing scipy."""
+    from scipy.special import expit as logistic
+
+    return logistic(x)
 
 
 def _transfer_fn(X, p):

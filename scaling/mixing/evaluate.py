@@ -76,7 +76,7 @@ def collapsed(predicted: np.ndarray, observed: np.ndarray, ratio: float = COLLAP
     (the F-test of the law against a constant, R² = 1 - SSE/SST with n_params - 1 and n - n_params
     degrees of freedom, has p-value >= ``alpha``; a law with many parameters over few mixtures
     follows the noise without collapsing to a constant). Flagged ``mixing_constant``
-    (``scaling.fit.diagnostics.FLAGS``)."""
+    (``scaling.flags.FLAGS``)."""
     predicted = np.asarray(predicted, dtype=float)
     observed = np.asarray(observed, dtype=float)
     sd_obs = float(np.std(observed))

@@ -1,7 +1,7 @@
 """Checks on a study's fits: can a user trust them, and may forecasts be made from them?
 
 - fit_converged (blocking): every target that was fitted has at least one law that converged
-  without a blocking flag (scaling.fit.diagnostics.BLOCKING_FLAGS);
+  without a blocking flag (scaling.flags.BLOCKING_FLAGS);
 - fits_completed: every planned fit ran; a failed one (too few points, a bad bound, a law that
   fails on the data) is named with its study, group, law and parameter, and the others go on;
 - params_within_bounds: no fitted parameter sits on a bound of its box;

@@ -26,8 +26,7 @@ import polars as pl
 from scaling.errors import SpecError
 from scaling.forecast.allocation import optimal_allocation
 from scaling.forecast.draws import percentile_interval
-
-_KEYS = {"budgets", "max_flops", "n_grid", "level", "max_draws"}
+from scaling.spec import CROSSOVER_KEYS as _KEYS
 
 
 def _curve(fit, params, C):

@@ -40,11 +40,9 @@ import polars as pl
 from scaling.expressions import parse_column_expression
 from scaling.errors import SpecError
 from scaling.laws import configure, get_law
+from scaling.spec import FIT_KEYS as _KEYS
 from scaling.spec import LOSS_UNITS, StudySpec
 
-_KEYS = {"law", "target", "points", "x_metric", "by_run", "objective", "delta", "space", "n_resamples",
-         "holdout_fraction", "min_tokens", "filter", "fixed", "bounds", "seed", "backtest_resamples",
-         "holdout", "rollout_resamples", "tie", "scale"}
 DEFAULT_LAWS = ("chinchilla", "kaplan", "power_law_flops")
 
 

@@ -40,13 +40,9 @@ from scaling.forecast.sanity import annotate, demoted
 from scaling.forecast.rows import forecast_row
 from scaling.plan.restore import Key
 from scaling.plan.scope import FitScope, study_scope
+from scaling.spec import check_forecast_spec
 
-_KEYS = {"budgets", "n_budgets", "factor", "unique_tokens", "fixed_size", "targets", "downstream", "level",
-         "n_resamples"}
-_TARGET_KEYS = {"name", "params", "tokens", "tokens_per_param", "unique_tokens", "actual_run", "actual", "n_layer",
-                "seq_len", "d_model"}
 DOWNSTREAM_STEP1 = "chinchilla"  # the law of step 1 of a two-step downstream forecast: (N, D) -> task loss
-_DOWNSTREAM_KEYS = {"task_loss", "accuracy", "floor", "ceiling", "min_tokens_fraction", "n_resamples", "filter"}
 
 
 @dataclass
@@ -62,26 +58,6 @@ def _failure(study: str, where: str, law: str, target: str, group: str, exc: Exc
     """``study 's', <where><law> -> 'target'<note>, group 'g': <problem>`` for a forecast that failed."""
     grp = f"group {group!r}" if group else "group '' (the whole study)"
     return f"study {study!r}, {where}{law} -> {target!r}{note}, {grp}: {problem_of(exc)}"
-
-
-def check_forecast_spec(spec: dict, study: str) -> dict:
-    for key in spec:
-        if key not in _KEYS:
-            raise SpecError(f"unknown key {key!r}; expected one of {sorted(_KEYS)}", study=study,
-                            field=f"forecasts.{key}")
-    for i, t in enumerate(spec.get("targets", [])):
-        bad = set(t) - _TARGET_KEYS
-        if bad or "name" not in t or "params" not in t or (("tokens" in t) == ("tokens_per_param" in t)):
-            raise SpecError(f"a target needs name, params and one of tokens or tokens_per_param "
-                            f"(known keys {sorted(_TARGET_KEYS)}; "
-                            f"unknown {sorted(bad)})", study=study, field=f"forecasts.targets[{i}]")
-    for i, d in enumerate(spec.get("downstream", [])):
-        bad = set(d) - _DOWNSTREAM_KEYS
-        if bad or "task_loss" not in d or "accuracy" not in d:
-            raise SpecError(f"a downstream forecast needs task_loss and accuracy metrics (known keys "
-                            f"{sorted(_DOWNSTREAM_KEYS)}; unknown {sorted(bad)})", study=study,
-                            field=f"forecasts.downstream[{i}]")
-    return spec
 
 
 def downstream_filter(study) -> str | None:

@@ -29,22 +29,23 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from scaling.plan.scope import FitScope
 from scaling.errors import FitError, SpecError
-from scaling.fit.isoflop import ApproachResult, isoflop
-from scaling.forecast.budgets import budget_grid, budget_label
-from scaling.forecast.draws import percentile_interval
-from scaling.forecast.rows import forecast_row
+from scaling.spec import ISOFLOP_KEYS as _KEYS
 from scaling.spec import StudySpec
 
+if TYPE_CHECKING:
+    from scaling.fit.isoflop import ApproachResult
+
+# The fitting and forecast code is imported where it runs: the loader checks a study's [[fits]] with `_plan`
+# without importing it.
+
 METHODS = {"envelope": 1, "isoflop": 2}
-_KEYS = {"law", "target", "budgets", "n_budgets", "tolerance", "min_runs", "n_buckets", "n_resamples", "level",
-         "filter", "min_tokens", "seed", "seed_noise"}
 # law_draws parameter names, in the order of ApproachResult.draws' columns
 DRAW_PARAMS = ("a_params_exponent", "params_log_coefficient", "b_tokens_exponent", "tokens_log_coefficient")
 FEW_BUDGETS = 3  # fewer compute values than this: the exponents rest on too little
@@ -215,6 +216,8 @@ def fit_isoflop(plan: IsoflopPlan, points: pl.DataFrame, runs: pl.DataFrame,
     under the plan's ``filter`` and ``min_tokens`` (a target run never enters). Each fit records the
     largest compute it used (``max_fitted_flops``), which its forecasts' budget grid and
     ``extrapolation`` start from."""
+    from scaling.fit.isoflop import isoflop
+
     frame = _frame(plan, points, runs, scope)
     out = []
     for (group,), sub in frame.sort("run", "flops").group_by("group_name", maintain_order=True):
@@ -248,6 +251,10 @@ def isoflop_forecast_rows(law_fits: pl.DataFrame, law_draws: pl.DataFrame | None
     approach gives a law for it beyond the observed budgets). The budget grid and ``extrapolation``
     start from the largest compute each fit used (``max_fitted_flops`` in its settings: the points
     of its fit scope under its filter, never a target run); a fit stored without it gets no rows."""
+    from scaling.forecast.budgets import budget_grid, budget_label
+    from scaling.forecast.draws import percentile_interval
+    from scaling.forecast.rows import forecast_row
+
     out = []
     level = float(spec.get("level", 0.95))
     rows = law_fits.filter(pl.col("law").is_in(list(METHODS)) & pl.col("converged"))

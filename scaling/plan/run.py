@@ -16,7 +16,7 @@ from scaling.fit.backtest import rollout_holdouts
 from scaling.fit.calibration import calibrate_intervals
 from scaling.fit.result import FitResult
 from scaling.fit.bootstrap import BootstrapResult
-from scaling.fit.diagnostics import BLOCKING_FLAGS, blocking_flags  # noqa: F401  (re-exported)
+from scaling.flags import blocking_flags
 from scaling.errors import ScalingError, problem_of
 from scaling.laws import base_name, expand_ties, get_law
 from scaling.plan.data import FitData, gather

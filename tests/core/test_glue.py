@@ -11,7 +11,7 @@ import pytest
 from fit_cases import simulate
 from scaling.errors import FitError
 from scaling.fit import assess, bootstrap, fit_law
-from scaling.fit.diagnostics import BLOCKING_FLAGS
+from scaling.flags import BLOCKING_FLAGS
 from scaling.forecast import severe_flags
 from scaling.plan.data import FitData
 from scaling.plan.fits import FitPlan

@@ -274,7 +274,7 @@ def test_a_compute_power_law_with_a_negative_bound_on_a_rising_accuracy_is_refus
     law returns a flagged, unusable fit or a located bound error, never an exception from inside."""
     from scaling.errors import SpecError
     from scaling.fit import fit_law
-    from scaling.fit.diagnostics import blocking_flags
+    from scaling.flags import blocking_flags
     from scaling.plan.fits import plan_fits
     from scaling.spec import load_study
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from scaling.errors import SpecError
@@ -118,3 +121,18 @@ def test_fits_are_checked_when_the_study_loads(tmp_path):
     with pytest.raises(SpecError) as info:
         load(tmp_path, BASE + '\n[forecasts]\ntargets = [{ name = "7B" }]\n')
     assert info.value.where.field == "forecasts.targets[0]"
+
+
+def test_checking_a_study_imports_no_fitting_code():
+    """Reading and checking every shipped study file (sensors, the ingest steps and a `scaling run` that finds
+    nothing stale do only this) imports neither scipy nor the fitting, forecast or mixing-fit code: the
+    checks read the law registries and the tables' keys alone."""
+    from helpers_paths import REPO
+
+    files = sorted(str(p) for p in (REPO / "studies").rglob("*.toml"))
+    heavy = ("scipy", "scaling.fit", "scaling.forecast", "scaling.mixing.fit", "scaling.mixing.optimize")
+    code = ("import sys\nfrom scaling.spec import load_study\nfor f in sys.argv[1:]:\n    load_study(f)\n"
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code, *files], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert len(files) >= 10 and proc.stdout.strip() == ""

@@ -7,7 +7,8 @@ import pytest
 from fit_cases import chinchilla_epoch, simulate
 from scaling.fit import bootstrap, fit_law
 from scaling.fit.problem import Problem
-from scaling.fit.diagnostics import FLAGS, flag_name, sigmoid_flags
+from scaling.fit.diagnostics import sigmoid_flags
+from scaling.flags import FLAGS, flag_name
 from scaling.forecast.sanity import annotate, demoted, row_flags
 from scaling.laws import get_law
 from scaling.mixing import fit_mixing_study
