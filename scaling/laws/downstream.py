@@ -8,7 +8,7 @@ from .base import Law, Param
 
 
 def expit(x):
-    """The logistic function 1 / (1 + e^-x), scipy's (exact for large |x|), imported on first use:
+    """The logistic function 1 / (1 + e^-x), scipy's (stable for large |x|), imported on first use:
     a study file is checked against the law registry without importing scipy."""
     from scipy.special import expit as logistic
 

@@ -7,6 +7,20 @@ not with the package: checking a study's ``[mixing]`` table reads the law regist
 """
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the same names, for type checkers and for the code versions (`pipelines.freshness` reads imports)
+    from .bimix import BiMixFit, bimix_loss, fit_bimix
+    from .domains import match_own_domains
+    from .evaluate import HeldoutScore, score_heldout, seeded_split
+    from .fit import MixingLawFit, bootstrap_mixing_law, fit_mixing_law
+    from .laws import LINEAR, MIXING_LAWS, YE_EXP, YE_EXP_LOG, YE_EXP_OWN, MixingLaw, get_mixing_law
+    from .nested import DecayFit, NestedPrediction, fit_decay, fit_decays, nested_mixing_prediction
+    from .optimize import MixtureProposal, MixtureRow, optimize_mixture, project_to_feasible, token_upper_bounds
+    from .regmix import MixtureRuns, read_mixture_runs
+    from .simulate import random_mixtures
+    from .study import LossPrediction, MixingLawRow, MixingStudyResult, TargetFit, fit_mixing_study
+    from .weights import WeightFlag, validate_weights
 
 _EXPORTS = {
     "bimix": ("BiMixFit", "bimix_loss", "fit_bimix"),

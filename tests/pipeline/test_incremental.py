@@ -199,6 +199,18 @@ def test_step_graph_matches_the_dagster_definitions():
     assert "scaling.plots.frontier" not in module_closure("assets.normalized")
 
 
+def test_code_versions_see_the_parts_a_lazy_package_loads():
+    """`scaling.mixing` imports its parts on first use of a name; the code versions, read from the import
+    statements, must still follow every part it loads (else a change to one would leave the steps that use
+    it up to date)."""
+    from scaling import mixing
+
+    parts = {f"scaling.mixing.{m}" for m in mixing._EXPORTS}
+    assert parts - set(module_closure("scaling.mixing")) == set()
+    assert all(getattr(mixing, name) is not None for name in mixing.__all__)
+    assert {"scaling.mixing.study", "scaling.mixing.optimize"} <= set(module_closure("scaling.plan.mixing"))
+
+
 def test_every_step_reading_an_ingest_waits_for_all_of_its_parts():
     """The last of `INGEST_PARTS` to finish commits the ingest, so a step below one part must also wait
     for the others: `mixing` used to start once `mixture_points` had staged its table, read the lake
