@@ -73,6 +73,10 @@ elif which == "ours":
     from warehouse.raw import land_source, read_parsed, read_raw
     from warehouse.tables import POINTS
     spec = load_study(folder / "bench.toml")  # the study file is read and validated before the clock starts
+elif which == "text":
+    import polars as pl
+elif which == "bytes":
+    import hashlib
 elif which in ("points", "narrow"):
     import polars as pl
     from warehouse.tables import POINTS
@@ -82,7 +86,6 @@ start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the int
 t0 = time.perf_counter()
 rows = None
 if which == "bytes":
-    import hashlib
     digest = hashlib.sha256()
     with open(folder / "log.csv", "rb") as f, open(folder / "copy.csv", "wb") as copy:
         while chunk := f.read(16 << 20):
@@ -106,7 +109,6 @@ elif which in ("points", "narrow"):
         table = POINTS.conform(table).drop("study")
     table.sink_parquet(folder / "floor.parquet", compression="zstd", compression_level=1, statistics=True)
 elif which == "text":
-    import polars as pl
     pl.scan_csv(folder / "log.csv", infer_schema=False, row_index_name="_row").sink_parquet(
         folder / "text.parquet", compression="zstd", compression_level=1, statistics=True)
 elif which == "duckdb":
